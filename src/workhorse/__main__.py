@@ -1,0 +1,5 @@
+"""``python -m workhorse`` is ``workhorse``."""
+
+from workhorse.cli import main
+
+main()

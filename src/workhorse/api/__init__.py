@@ -1,0 +1,1 @@
+"""One package per resource: router (thin), schemas (pydantic), service (logic)."""

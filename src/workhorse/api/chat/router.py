@@ -1,0 +1,47 @@
+"""``POST /v1/chat/completions``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from workhorse.api.chat import service
+from workhorse.api.chat.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from workhorse.http.bodies import ParsedBody, request_body
+from workhorse.http.deps import ModelsDep
+from workhorse.http.sse import SSEResponse
+
+router = APIRouter(tags=["chat"])
+
+# Usage, its only nested model, is in the document already through ChatCompletion.
+_CHUNK_SCHEMA = {
+    k: v
+    for k, v in ChatCompletionChunk.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    ).items()
+    if k != "$defs"
+}
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": _CHUNK_SCHEMA}},
+            "description": "The completion, or its chunks as server-sent events when streamed.",
+        }
+    },
+    openapi_extra=request_body(ChatCompletionRequest),
+)
+async def create_chat_completion(
+    body: Annotated[ChatCompletionRequest, ParsedBody(ChatCompletionRequest)],
+    models: ModelsDep,
+) -> Response:
+    """Answer a conversation, whole or streamed."""
+    if body.stream:
+        return SSEResponse(await service.start_stream(models, body))
+    completion = await service.complete(models, body)
+    return JSONResponse(completion.model_dump(mode="json"))

@@ -1,0 +1,145 @@
+"""Chat completions: OpenAI request in, generation on a model, OpenAI answer out."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from workhorse.api.chat.schemas import (
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessageOut,
+    Usage,
+)
+from workhorse.errors import UnsupportedParameter, WorkhorseError
+from workhorse.providers.base import ChatMessage, Finish, Generation, GenerationParams, TextDelta
+from workhorse.providers.registry import ModelRegistry
+
+FINGERPRINT = "fp_workhorse"
+_COMPACT = (",", ":")
+
+
+def generation_params(request: ChatCompletionRequest) -> GenerationParams:
+    """The protocol-neutral generation request; 400 for what no model here can do."""
+    if request.n not in (None, 1):
+        raise UnsupportedParameter("only n=1 is supported", param="n")
+    if request.logprobs or request.top_logprobs:
+        raise UnsupportedParameter("logprobs are not supported", param="logprobs")
+    if request.logit_bias:
+        raise UnsupportedParameter("logit_bias is not supported", param="logit_bias")
+    if request.tools:
+        raise UnsupportedParameter("tools are not supported on chat completions", param="tools")
+    if request.response_format and request.response_format.type == "json_schema":
+        raise UnsupportedParameter(
+            "response_format json_schema is not supported; use json_object",
+            param="response_format",
+        )
+    messages = [
+        ChatMessage(
+            role="system" if m.role == "developer" else m.role,
+            content=m.text(),
+        )
+        for m in request.messages
+    ]
+    return GenerationParams(
+        messages=messages,
+        max_tokens=request.output_limit(),
+        temperature=request.temperature,
+        top_p=request.top_p,
+        seed=request.seed,
+        stop=request.stop_list(),
+        json_mode=request.response_format is not None
+        and request.response_format.type == "json_object",
+        frequency_penalty=request.frequency_penalty or 0.0,
+        presence_penalty=request.presence_penalty or 0.0,
+        user=request.user,
+    )
+
+
+def _completion_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+async def complete(models: ModelRegistry, request: ChatCompletionRequest) -> ChatCompletion:
+    """Run the generation to its end and return the whole answer."""
+    params = generation_params(request)
+    model = await models.chat_model(request.model)
+    generation = await model.start(params)
+    parts: list[str] = []
+    finish: Finish | None = None
+    async for event in generation:
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        else:
+            finish = event
+    if finish is None:
+        raise WorkhorseError(f"model {request.model!r} ended without finishing")
+    return ChatCompletion(
+        id=_completion_id(),
+        created=int(time.time()),
+        model=request.model,
+        choices=[
+            ChatChoice(
+                index=0,
+                message=ChatMessageOut(content="".join(parts)),
+                finish_reason=finish.finish_reason,
+            )
+        ],
+        usage=Usage(
+            prompt_tokens=finish.prompt_tokens,
+            completion_tokens=finish.completion_tokens,
+            total_tokens=finish.prompt_tokens + finish.completion_tokens,
+        ),
+        system_fingerprint=FINGERPRINT,
+    )
+
+
+async def start_stream(models: ModelRegistry, request: ChatCompletionRequest) -> AsyncIterator[str]:
+    """Start the generation (errors raise here) and return its SSE payloads."""
+    params = generation_params(request)
+    model = await models.chat_model(request.model)
+    generation = await model.start(params)
+    include_usage = bool(request.stream_options and request.stream_options.include_usage)
+    return _chunks(generation, request.model, include_usage)
+
+
+async def _chunks(generation: Generation, model: str, include_usage: bool) -> AsyncIterator[str]:
+    base: dict[str, Any] = {
+        "id": _completion_id(),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+    }
+    if include_usage:
+        base["usage"] = None
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return json.dumps({**base, "choices": [choice]}, ensure_ascii=False, separators=_COMPACT)
+
+    try:
+        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        async for event in generation:
+            if isinstance(event, TextDelta):
+                yield chunk({"content": event.text})
+                continue
+            yield chunk({}, event.finish_reason)
+            if include_usage:
+                usage = {
+                    "prompt_tokens": event.prompt_tokens,
+                    "completion_tokens": event.completion_tokens,
+                    "total_tokens": event.prompt_tokens + event.completion_tokens,
+                }
+                yield json.dumps({**base, "choices": [], "usage": usage}, separators=_COMPACT)
+    except WorkhorseError as exc:
+        # Headers are gone: the error travels as an event, as OpenAI's own streams do.
+        yield json.dumps(exc.to_dict())
+        return
+    finally:
+        await generation.aclose()
+    yield "[DONE]"

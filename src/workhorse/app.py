@@ -1,0 +1,110 @@
+"""``create_app(settings)``: the ASGI app. Nothing runs at import; I/O starts in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from workhorse import __version__
+from workhorse.api.chat.router import router as chat_router
+from workhorse.api.embeddings.router import router as embeddings_router
+from workhorse.api.health.router import router as health_router
+from workhorse.api.models.router import router as models_router
+from workhorse.config import Settings
+from workhorse.container import Container
+from workhorse.http.auth import require_api_key
+from workhorse.http.bodies import document_bodies
+from workhorse.http.errors import install_error_handlers
+from workhorse.http.middleware import RequestContextMiddleware
+from workhorse.providers.registry import ModelRegistry
+from workhorse.store.api_keys import ApiKeyStore
+from workhorse.store.db import migrate, open_database
+
+log = logging.getLogger("workhorse")
+
+INITIAL_KEY_FILE = "initial-api-key"
+
+
+def write_secret_file(path: Path, secret: str) -> None:
+    """Write ``secret`` to ``path``, readable and writable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (secret + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+async def _bootstrap_key(container: Container) -> None:
+    created = await container.keys.bootstrap()
+    if created is None:
+        return
+    record, secret = created
+    path = (container.settings.data_dir / INITIAL_KEY_FILE).resolve()
+    write_secret_file(path, secret)
+    # Shown once, on the console, on purpose; never through the logger.
+    print(
+        f"Created the first API key ({record.id}, name {record.name!r}); it is shown only "
+        f"once here and stored in {path} (mode 0600):\n{secret}",
+        flush=True,
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app and its services; the lifespan opens the database and loads models."""
+    db = open_database(settings.resolved_database_url())
+    container = Container(
+        settings=settings, db=db, keys=ApiKeyStore(db.sessions), models=ModelRegistry(settings)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(migrate, settings.resolved_database_url())
+        await _bootstrap_key(container)
+        container.models.start_loading()
+        log.info("ready to serve", extra={"models": [c.id for c in container.models.cards()]})
+        try:
+            yield
+        finally:
+            await container.models.aclose()
+            await container.db.dispose()
+
+    app = FastAPI(
+        title="Workhorse",
+        version=__version__,
+        summary="Self-hosted chatbot backend: OpenAI-compatible, every POST safe to retry.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, log_requests=settings.access_log)
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    for router in (chat_router, embeddings_router, models_router):
+        v1.include_router(router)
+    app.include_router(v1)
+    app.include_router(health_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            }
+            app.openapi_schema = document_bodies(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,131 @@
+"""``workhorse serve | keys create|list|revoke``.
+
+Every flag is also a ``WORKHORSE_*`` env var; a flag given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from workhorse.config import Settings
+from workhorse.errors import WorkhorseError
+from workhorse.obs.logging import configure_logging
+from workhorse.store.api_keys import ApiKeyStore
+from workhorse.store.db import migrate, open_database
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Workhorse: a self-hosted AI chatbot backend.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder [env WORKHORSE_DATA_DIR; default ./.workhorse]"),
+]
+
+
+def _settings(**overrides: object) -> Settings:
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        typer.echo(f"invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run_store(settings: Settings, action: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.resolved_database_url())
+
+    async def run() -> T:
+        db = open_database(settings.resolved_database_url())
+        try:
+            return await action(ApiKeyStore(db.sessions))
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except WorkhorseError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [env WORKHORSE_HOST; 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [env WORKHORSE_PORT; 8000]")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the server on the embedded defaults (SQLite, bundled models)."""
+    import uvicorn
+
+    from workhorse.app import create_app
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A label for the key, e.g. the client using it")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a key; the key itself is printed alone on the last line."""
+    settings = _settings(data_dir=data_dir)
+    record, secret = _run_store(settings, lambda keys: keys.create(name))
+    typer.echo(f"Created API key {record.id} ({record.name}). It is shown only once:")
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDirOption = None) -> None:
+    """List keys (never the keys themselves)."""
+    settings = _settings(data_dir=data_dir)
+    records = _run_store(settings, lambda keys: keys.all())
+    typer.echo(f"{'ID':<28} {'NAME':<24} {'PREFIX':<12} {'CREATED':<20} STATUS")
+    for r in records:
+        status = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active"
+        typer.echo(
+            f"{r.id:<28} {r.name:<24} {r.prefix + '…':<12} {r.created_at:%Y-%m-%d %H:%M:%S}  "
+            f"{status}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="Key id (key_…) or name")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Revoke a key by id, or every active key with a name."""
+    settings = _settings(data_dir=data_dir)
+    revoked = _run_store(settings, lambda keys: keys.revoke(key))
+    for r in revoked:
+        typer.echo(f"Revoked {r.id} ({r.name})")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,127 @@
+"""Settings: one pydantic-settings class, read from ``WORKHORSE_*`` environment variables.
+
+Every field carries a docstring; ``docs/configuration.md`` lists them all and a test
+fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class UpstreamSettings(BaseModel):
+    """An OpenAI-compatible server whose models Workhorse proxies by model id."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Short name, shown as ``owned_by`` in ``/v1/models`` and in logs."""
+
+    base_url: HttpUrl
+    """Base URL including the version prefix, e.g. ``http://10.0.0.5:8000/v1``."""
+
+    api_key: SecretStr | None = None
+    """Sent as ``Authorization: Bearer`` to the upstream; never logged."""
+
+    models: list[str] = Field(min_length=1)
+    """Model ids routed to this upstream (sent to it unchanged)."""
+
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    """Seconds to wait for a TCP connection to the upstream."""
+
+    read_timeout_s: float = Field(default=120.0, gt=0)
+    """Seconds to wait for the next bytes of an upstream response."""
+
+
+class GGUFModelSettings(BaseModel):
+    """A local GGUF file served on llama.cpp in addition to the bundled model."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.:/-]{1,128}$")
+    """Model id clients ask for."""
+
+    path: Path
+    """Path of the ``.gguf`` file on this machine."""
+
+    n_ctx: int = Field(default=2048, ge=128)
+    """Context window in tokens."""
+
+
+class Settings(BaseSettings):
+    """Workhorse configuration. Each field is also the env var ``WORKHORSE_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKHORSE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+    host: str = "127.0.0.1"
+    """Interface ``workhorse serve`` listens on."""
+
+    port: int = Field(default=8000, ge=0, le=65535)
+    """TCP port ``workhorse serve`` listens on (0 picks a free one)."""
+
+    data_dir: Path = Path(".workhorse")
+    """Folder for the SQLite database, blobs and the first API key; created if missing."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the database. Default: SQLite (WAL mode) at ``<data_dir>/workhorse.db``.
+    ``postgresql://user:pass@host/db`` scales out on PostgreSQL."""
+
+    log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
+    """Lowest level written to the JSON log on stderr."""
+
+    access_log: bool = True
+    """Write one JSON access-log line per request."""
+
+    load_bundled_models: bool = True
+    """Serve the bundled chat and embedding models. Off for a proxy-only node."""
+
+    chat_model_id: str = "smollm2-135m-instruct"
+    """Model id of the bundled chat model."""
+
+    chat_n_ctx: int = Field(default=2048, ge=128)
+    """Context window of the bundled chat model, in tokens."""
+
+    chat_n_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for llama.cpp; default: all cores."""
+
+    embedding_model_id: str = "all-minilm-l6-v2"
+    """Model id of the bundled embedding model."""
+
+    gguf_models: list[GGUFModelSettings] = []
+    """More local GGUF chat models, as JSON:
+    ``[{"id": "my-model", "path": "/models/x.gguf", "n_ctx": 4096}]``."""
+
+    upstreams: list[UpstreamSettings] = []
+    """OpenAI-compatible upstreams, as JSON:
+    ``[{"name": "vllm", "base_url": "http://gpu:8000/v1", "models": ["llama-3-8b"]}]``."""
+
+    generation_queue_size: int = Field(default=16, ge=0)
+    """Requests that may wait for a busy model instance; beyond it clients get 429."""
+
+    retry_after_s: int = Field(default=1, ge=1)
+    """``Retry-After`` seconds suggested when a model's queue is full."""
+
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """Largest request body accepted by JSON endpoints, in bytes."""
+
+    default_max_tokens: int = Field(default=512, ge=1)
+    """Tokens generated when a request sets no ``max_tokens``."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_blank_url(cls, value: str | None) -> str | None:
+        return value or None
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'workhorse.db').resolve()}"

@@ -1,0 +1,20 @@
+"""The services one running app holds, built in ``create_app`` and shared by dependency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workhorse.config import Settings
+from workhorse.providers.registry import ModelRegistry
+from workhorse.store.api_keys import ApiKeyStore
+from workhorse.store.db import Database
+
+
+@dataclass
+class Container:
+    """Everything a request handler may need; one per app, never a module global."""
+
+    settings: Settings
+    db: Database
+    keys: ApiKeyStore
+    models: ModelRegistry

@@ -1,0 +1,145 @@
+"""One exception hierarchy; every class knows its HTTP status and OpenAI error type.
+
+    WorkhorseError                     500 server_error
+    ├── InvalidRequest                 400 invalid_request_error
+    │   ├── UnsupportedParameter       400 (code unsupported_parameter)
+    │   └── ContextLengthExceeded      400 (code context_length_exceeded)
+    ├── AuthenticationFailed           401 invalid_request_error (code invalid_api_key)
+    ├── NotFound                       404 invalid_request_error
+    │   └── ModelNotFound              404 (code model_not_found)
+    ├── MethodNotAllowed               405 invalid_request_error
+    ├── PayloadTooLarge                413 invalid_request_error
+    ├── RateLimited                    429 rate_limit_error (Retry-After)
+    ├── UpstreamError                  502 upstream_error
+    │   └── UpstreamTimeout            504 upstream_error
+    └── ServiceUnavailable             503 service_unavailable (Retry-After)
+
+Third-party errors are translated where they enter (``raise X(...) from exc``); the one
+handler in ``http.errors`` renders any of these as the OpenAI envelope
+``{"error": {"message", "type", "param", "code"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class WorkhorseError(Exception):
+    """Base of every error a client may see."""
+
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "server_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict[str, object]:
+        """The OpenAI error envelope."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(WorkhorseError):
+    """The request is malformed or asks for something impossible."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class UnsupportedParameter(InvalidRequest):
+    """A valid OpenAI parameter this model cannot honour."""
+
+    default_code = "unsupported_parameter"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    """The prompt plus the requested output does not fit the model's context."""
+
+    default_code = "context_length_exceeded"
+
+
+class AuthenticationFailed(WorkhorseError):
+    """No API key, or one that is unknown or revoked."""
+
+    status = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class NotFound(WorkhorseError):
+    """The addressed resource does not exist."""
+
+    status = 404
+    error_type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    """No configured model has this id."""
+
+    default_code = "model_not_found"
+
+
+class MethodNotAllowed(WorkhorseError):
+    """The path exists but not for this method."""
+
+    status = 405
+    error_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+class PayloadTooLarge(WorkhorseError):
+    """The body exceeds the configured cap."""
+
+    status = 413
+    error_type = "invalid_request_error"
+    default_code = "payload_too_large"
+
+
+class RateLimited(WorkhorseError):
+    """Too many requests are waiting; try again after ``Retry-After`` seconds."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    default_code = "queue_full"
+
+
+class UpstreamError(WorkhorseError):
+    """An upstream provider failed or answered with an error."""
+
+    status = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    """An upstream provider did not answer in time."""
+
+    status = 504
+    default_code = "upstream_timeout"
+
+
+class ServiceUnavailable(WorkhorseError):
+    """A dependency (database, model) is not ready yet."""
+
+    status = 503
+    error_type = "service_unavailable"
+    default_code = "not_ready"

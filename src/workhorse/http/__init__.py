@@ -1,0 +1,1 @@
+"""The HTTP discipline shared by every endpoint; knows no feature."""

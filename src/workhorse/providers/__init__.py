@@ -1,0 +1,1 @@
+"""Model providers: local llama.cpp and sentence-transformers models, and upstream servers."""

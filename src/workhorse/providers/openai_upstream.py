@@ -1,0 +1,185 @@
+"""Chat models proxied to an OpenAI-compatible upstream (vLLM, llama.cpp's server, ...).
+
+Upstream failures are translated here: a 4xx answer keeps its status and message (the
+request was at fault), a 5xx becomes 502, a timeout 504, and a connection failure 502.
+The upstream's API key is sent to it and never appears in an error or a log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from workhorse.config import UpstreamSettings
+from workhorse.errors import (
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    WorkhorseError,
+)
+from workhorse.providers.base import (
+    Finish,
+    FinishReason,
+    Generation,
+    GenerationEvent,
+    GenerationParams,
+    TextDelta,
+)
+
+_CLIENT_ERRORS: dict[int, type[WorkhorseError]] = {
+    400: InvalidRequest,
+    404: NotFound,
+    413: InvalidRequest,
+    422: InvalidRequest,
+    429: RateLimited,
+}
+
+
+class OpenAIUpstream:
+    """One upstream server: its HTTP client, shared by the models routed to it."""
+
+    def __init__(self, settings: UpstreamSettings) -> None:
+        self.settings = settings
+        headers = {}
+        if settings.api_key is not None:
+            headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+        self.client = httpx.AsyncClient(
+            base_url=str(settings.base_url).rstrip("/") + "/",
+            headers=headers,
+            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+        )
+
+    def models(self) -> list[UpstreamChatModel]:
+        """A chat model per configured model id."""
+        return [UpstreamChatModel(model_id, self) for model_id in self.settings.models]
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self.client.aclose()
+
+
+class UpstreamChatModel:
+    """A model id served by an upstream."""
+
+    created = 0
+
+    def __init__(self, model_id: str, upstream: OpenAIUpstream) -> None:
+        self.id = model_id
+        self.owned_by = upstream.settings.name
+        self._upstream = upstream
+
+    def _body(self, params: GenerationParams) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.id,
+            "messages": [{"role": m.role, "content": m.content} for m in params.messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        optional = {
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+            "stop": params.stop or None,
+            "user": params.user,
+            "frequency_penalty": params.frequency_penalty or None,
+            "presence_penalty": params.presence_penalty or None,
+            "response_format": {"type": "json_object"} if params.json_mode else None,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return body
+
+    async def start(self, params: GenerationParams) -> Generation:
+        """Open the upstream stream; raise its error before any event is produced."""
+        name = self._upstream.settings.name
+        client = self._upstream.client
+        request = client.build_request("POST", "chat/completions", json=self._body(params))
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"upstream {name!r} did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream {name!r} is unreachable") from exc
+        if response.status_code >= 400:
+            try:
+                await response.aread()
+            except httpx.HTTPError:
+                pass
+            finally:
+                await response.aclose()
+            raise _upstream_error(name, response)
+        return UpstreamGeneration(name, response)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the upstream owns the client."""
+
+
+def _upstream_error(name: str, response: httpx.Response) -> WorkhorseError:
+    message, param, code = f"upstream {name!r} answered {response.status_code}", None, None
+    try:
+        error = response.json().get("error", {})
+        if isinstance(error, dict):
+            message = f"upstream {name!r}: {error.get('message') or message}"
+            param, code = error.get("param"), error.get("code")
+        elif isinstance(error, str):
+            message = f"upstream {name!r}: {error}"
+    except (ValueError, AttributeError):
+        pass
+    cls = _CLIENT_ERRORS.get(response.status_code, UpstreamError)
+    headers = {}
+    if cls is RateLimited:
+        headers["Retry-After"] = response.headers.get("retry-after", "1")
+    return cls(
+        message,
+        param=param if isinstance(param, str) else None,
+        code=code if isinstance(code, str) else None,
+        headers=headers,
+    )
+
+
+class UpstreamGeneration:
+    """Events parsed from an upstream's ``chat.completion.chunk`` stream."""
+
+    def __init__(self, name: str, response: httpx.Response) -> None:
+        self._name = name
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[GenerationEvent]:
+        finish: FinishReason = "stop"
+        prompt_tokens = completion_tokens = 0
+        try:
+            async for line in self._response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    raise UpstreamError(f"upstream {self._name!r} failed mid-stream")
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield TextDelta(text)
+                    if choice.get("finish_reason") == "length":
+                        finish = "length"
+                usage = chunk.get("usage")
+                if usage:
+                    prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                    completion_tokens = int(usage.get("completion_tokens") or 0)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"upstream {self._name!r} stopped answering") from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise UpstreamError(f"upstream {self._name!r} broke off its stream") from exc
+        finally:
+            await self._response.aclose()
+        yield Finish(finish, prompt_tokens, completion_tokens)
+
+    async def aclose(self) -> None:
+        """Close the upstream connection."""
+        await self._response.aclose()

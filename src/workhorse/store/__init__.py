@@ -1,0 +1,1 @@
+"""Persistence: database engines and sessions, tables, migrations, repositories."""

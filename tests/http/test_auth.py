@@ -1,0 +1,56 @@
+"""API keys on the wire: Bearer and x-api-key, 401s in the OpenAI envelope."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.servers import Server
+
+
+def test_bearer_and_x_api_key_are_both_accepted(server: Server) -> None:
+    bearer = httpx.get(server.v1 + "/models", headers={"Authorization": f"Bearer {server.api_key}"})
+    header = httpx.get(server.v1 + "/models", headers={"x-api-key": server.api_key})
+    assert bearer.status_code == header.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wh-not-a-real-key"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"x-api-key": "wrong"},
+    ],
+)
+def test_missing_or_bad_key_is_401_envelope(server: Server, headers: dict[str, str]) -> None:
+    response = httpx.post(
+        server.v1 + "/chat/completions",
+        headers=headers,
+        json={"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["code"] == "invalid_api_key"
+
+
+def test_sdk_sees_authentication_error(server: Server) -> None:
+    client = openai.OpenAI(base_url=server.v1, api_key="wh-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()
+
+
+def test_health_endpoints_need_no_key(server: Server) -> None:
+    assert httpx.get(server.base_url + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(server.base_url + "/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "models": "ok"}
+
+
+def test_initial_key_file_is_owner_only(server: Server) -> None:
+    mode = (server.data_dir / "initial-api-key").stat().st_mode & 0o777
+    assert mode == 0o600
+    assert server.api_key in server.log()  # printed once on the console...
+    assert server.log().count(server.api_key) == 1  # ...and never again, nor in the access log

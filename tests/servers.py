@@ -1,0 +1,169 @@
+"""Real processes for tests: Workhorse servers, llama.cpp's server, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+WORKHORSE = Path(sys.executable).parent / "workhorse"
+STARTUP_S = 180.0
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _answers(url: str, status: int = 200) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == status
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+@dataclass
+class Server:
+    """A running ``workhorse serve``."""
+
+    base_url: str
+    api_key: str
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+
+    @property
+    def v1(self) -> str:
+        return self.base_url + "/v1"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``workhorse ARGS`` against this server's settings."""
+        return subprocess.run(
+            [str(WORKHORSE), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def workhorse_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
+    """Environment for a Workhorse process: offline, its own data dir and database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKHORSE_")}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        WORKHORSE_DATA_DIR=str(data_dir),
+        WORKHORSE_CHAT_N_THREADS="1",
+    )
+    if database_url:
+        env["WORKHORSE_DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def run_workhorse(
+    tmp: Path, database_url: str | None = None, *, ready: bool = True, **extra: str
+) -> Iterator[Server]:
+    """Start ``workhorse serve`` on a free port and stop it afterwards."""
+    data_dir = tmp / f"data-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = workhorse_env(data_dir, database_url, **extra)
+    log_path = tmp / f"workhorse-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(WORKHORSE), "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        path = "/readyz" if ready else "/healthz"
+        wait_for(_answers(base_url + path), timeout=STARTUP_S, what=f"workhorse {path}")
+        key_file = data_dir / "initial-api-key"
+        wait_for(key_file.exists, timeout=10, what="the initial API key file")
+        yield Server(base_url, key_file.read_text().strip(), data_dir, log_path, process, env)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def run_llama_cpp_server(tmp: Path, model_path: Path, alias: str) -> Iterator[str]:
+    """Start ``python -m llama_cpp.server`` on a free port; yields its ``/v1`` URL."""
+    port = free_port()
+    log_path = tmp / f"llama-cpp-server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model_path),
+                "--model_alias",
+                alias,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+                "--n_threads",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(_answers(base + "/v1/models"), timeout=STARTUP_S, what="llama_cpp.server")
+        yield base + "/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
