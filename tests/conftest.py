@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import openai
 import pytest
 
 from tests.servers import Server, run_workhorse
@@ -61,3 +62,10 @@ def server(database_url: str | None, tmp_path_factory: pytest.TempPathFactory) -
     tmp: Path = tmp_path_factory.mktemp("server")
     with run_workhorse(tmp, database_url) as running:
         yield running
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[openai.OpenAI]:
+    """The official openai SDK pointed at ``server``, without automatic retries."""
+    with openai.OpenAI(base_url=server.v1, api_key=server.api_key, max_retries=0) as sdk:
+        yield sdk

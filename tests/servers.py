@@ -129,7 +129,9 @@ def run_workhorse(
 
 
 @contextmanager
-def run_llama_cpp_server(tmp: Path, model_path: Path, alias: str) -> Iterator[str]:
+def run_llama_cpp_server(
+    tmp: Path, model_path: Path, alias: str, *, threads: int = 1
+) -> Iterator[str]:
     """Start ``python -m llama_cpp.server`` on a free port; yields its ``/v1`` URL."""
     port = free_port()
     log_path = tmp / f"llama-cpp-server-{port}.log"

@@ -22,7 +22,7 @@ from workhorse.config import Settings
 from workhorse.container import Container
 from workhorse.http.auth import require_api_key
 from workhorse.http.bodies import document_bodies
-from workhorse.http.errors import install_error_handlers
+from workhorse.http.errors import document_errors, install_error_handlers
 from workhorse.http.middleware import RequestContextMiddleware
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
@@ -103,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
             }
-            app.openapi_schema = document_bodies(schema)
+            app.openapi_schema = document_errors(document_bodies(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,14 +7,7 @@ import json
 import openai
 import pytest
 
-from tests.servers import Server
-
 MODEL = "smollm2-135m-instruct"
-
-
-@pytest.fixture
-def client(server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.v1, api_key=server.api_key, max_retries=0)
 
 
 def test_chat_completion_answers_with_usage(client: openai.OpenAI) -> None:

@@ -13,11 +13,6 @@ from tests.servers import Server
 MODEL = "all-minilm-l6-v2"
 
 
-@pytest.fixture
-def client(server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.v1, api_key=server.api_key, max_retries=0)
-
-
 def cosine(a: list[float], b: list[float]) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 

@@ -5,13 +5,6 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.servers import Server
-
-
-@pytest.fixture
-def client(server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.v1, api_key=server.api_key, max_retries=0)
-
 
 def test_list_has_the_bundled_models(client: openai.OpenAI) -> None:
     ids = {m.id for m in client.models.list()}

@@ -37,8 +37,10 @@ def test_missing_or_bad_key_is_401_envelope(server: Server, headers: dict[str, s
 
 
 def test_sdk_sees_authentication_error(server: Server) -> None:
-    client = openai.OpenAI(base_url=server.v1, api_key="wh-wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(base_url=server.v1, api_key="wh-wrong", max_retries=0) as client,
+        pytest.raises(openai.AuthenticationError),
+    ):
         client.models.list()
 
 

@@ -68,17 +68,20 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, silent_upstream: str) -> Ite
                 "models": ["gone-model"],
             },
         ]
+        local = [{"id": "local-gguf", "path": str(bundled_chat_model_path()), "n_ctx": 1024}]
         with run_workhorse(
             tmp,
             WORKHORSE_UPSTREAMS=json.dumps(upstreams),
             WORKHORSE_LOAD_BUNDLED_MODELS="false",
+            WORKHORSE_GGUF_MODELS=json.dumps(local),
         ) as server:
             yield server
 
 
 @pytest.fixture
-def client(proxy: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=proxy.v1, api_key=proxy.api_key, max_retries=0)
+def client(proxy: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=proxy.v1, api_key=proxy.api_key, max_retries=0) as sdk:
+        yield sdk
 
 
 def test_upstream_models_are_listed(client: openai.OpenAI) -> None:
@@ -147,3 +150,19 @@ def test_unreachable_upstream_is_502(proxy: Server) -> None:
 
 def test_upstream_key_never_leaks(proxy: Server) -> None:
     assert "upstream-secret-value" not in proxy.log()
+
+
+def test_a_configured_local_gguf_serves_beside_upstreams(client: openai.OpenAI) -> None:
+    ids = {m.id for m in client.models.list()}
+    assert "local-gguf" in ids
+    assert "smollm2-135m-instruct" not in ids  # bundled models are off on this node
+    completion = client.chat.completions.create(
+        model="local-gguf", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+    )
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens > 0
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="local-gguf", messages=[{"role": "user", "content": "Hi"}], max_tokens=1500
+        )
+    assert caught.value.code == "context_length_exceeded"

@@ -38,6 +38,8 @@ class GenerationParams:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     user: str | None = None
+    incremental: bool = True
+    """False when the caller only wants the whole answer (lets an upstream skip streaming)."""
 
 
 @dataclass(frozen=True)

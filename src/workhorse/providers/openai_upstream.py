@@ -77,9 +77,9 @@ class UpstreamChatModel:
         body: dict[str, Any] = {
             "model": self.id,
             "messages": [{"role": m.role, "content": m.content} for m in params.messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
         }
+        if params.incremental:
+            body.update(stream=True, stream_options={"include_usage": True})
         optional = {
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
@@ -113,7 +113,9 @@ class UpstreamChatModel:
             finally:
                 await response.aclose()
             raise _upstream_error(name, response)
-        return UpstreamGeneration(name, response)
+        if params.incremental:
+            return UpstreamGeneration(name, response)
+        return await _whole_answer(name, response)
 
     async def aclose(self) -> None:
         """Nothing to release: the upstream owns the client."""
@@ -142,6 +144,44 @@ def _upstream_error(name: str, response: httpx.Response) -> WorkhorseError:
     )
 
 
+async def _whole_answer(name: str, response: httpx.Response) -> CompletedGeneration:
+    try:
+        await response.aread()
+        answer = response.json()
+        choice = answer["choices"][0]
+        text = choice["message"].get("content") or ""
+        usage = answer.get("usage") or {}
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"upstream {name!r} stopped answering") from exc
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise UpstreamError(f"upstream {name!r} sent an answer that is not a completion") from exc
+    finally:
+        await response.aclose()
+    finish: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
+    return CompletedGeneration(
+        [TextDelta(text)] if text else [],
+        Finish(
+            finish,
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+        ),
+    )
+
+
+class CompletedGeneration:
+    """A generation that already ended: replays its events."""
+
+    def __init__(self, deltas: list[TextDelta], finish: Finish) -> None:
+        self._events: list[GenerationEvent] = [*deltas, finish]
+
+    async def __aiter__(self) -> AsyncIterator[GenerationEvent]:
+        for event in self._events:
+            yield event
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
 class UpstreamGeneration:
     """Events parsed from an upstream's ``chat.completion.chunk`` stream."""
 
@@ -151,7 +191,7 @@ class UpstreamGeneration:
 
     async def __aiter__(self) -> AsyncIterator[GenerationEvent]:
         finish: FinishReason = "stop"
-        prompt_tokens = completion_tokens = 0
+        prompt_tokens = completion_tokens = pieces = 0
         try:
             async for line in self._response.aiter_lines():
                 if not line.startswith("data:"):
@@ -165,6 +205,7 @@ class UpstreamGeneration:
                 for choice in chunk.get("choices") or []:
                     text = (choice.get("delta") or {}).get("content")
                     if text:
+                        pieces += 1
                         yield TextDelta(text)
                     if choice.get("finish_reason") == "length":
                         finish = "length"
@@ -178,7 +219,8 @@ class UpstreamGeneration:
             raise UpstreamError(f"upstream {self._name!r} broke off its stream") from exc
         finally:
             await self._response.aclose()
-        yield Finish(finish, prompt_tokens, completion_tokens)
+        # Servers that ignore include_usage (llama.cpp's) send one token per chunk.
+        yield Finish(finish, prompt_tokens, completion_tokens or pieces)
 
     async def aclose(self) -> None:
         """Close the upstream connection."""

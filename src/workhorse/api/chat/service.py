@@ -6,6 +6,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from workhorse.api.chat.schemas import (
@@ -66,7 +67,7 @@ def _completion_id() -> str:
 
 async def complete(models: ModelRegistry, request: ChatCompletionRequest) -> ChatCompletion:
     """Run the generation to its end and return the whole answer."""
-    params = generation_params(request)
+    params = replace(generation_params(request), incremental=False)
     model = await models.chat_model(request.model)
     generation = await model.start(params)
     parts: list[str] = []
