@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.servers import Server
+from tests.servers import Server, wait_for
 
 
 def test_keys_create_list_revoke(server: Server) -> None:
@@ -22,7 +22,12 @@ def test_keys_create_list_revoke(server: Server) -> None:
 
     revoked = server.cli("keys", "revoke", "ci-bot")
     assert revoked.returncode == 0, revoked.stderr
-    assert httpx.get(server.v1 + "/models", headers={"x-api-key": key}).status_code == 401
+    # The server trusts a key it checked for WORKHORSE_AUTH_CACHE_S (1 s) at most.
+    wait_for(
+        lambda: httpx.get(server.v1 + "/models", headers={"x-api-key": key}).status_code == 401,
+        timeout=3,
+        what="the revoked key to be refused",
+    )
     assert "revoked" in server.cli("keys", "list").stdout
 
 

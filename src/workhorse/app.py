@@ -62,7 +62,10 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the app and its services; the lifespan opens the database and loads models."""
     db = open_database(settings.resolved_database_url())
     container = Container(
-        settings=settings, db=db, keys=ApiKeyStore(db.sessions), models=ModelRegistry(settings)
+        settings=settings,
+        db=db,
+        keys=ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s),
+        models=ModelRegistry(settings),
     )
 
     @asynccontextmanager

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     """OpenAI-compatible upstreams, as JSON:
     ``[{"name": "vllm", "base_url": "http://gpu:8000/v1", "models": ["llama-3-8b"]}]``."""
 
+    auth_cache_s: float = Field(default=1.0, ge=0)
+    """Seconds a replica trusts an API key it found active before asking the database again;
+    a key revoked on another replica stops working within this time (0: ask every time)."""
+
     generation_queue_size: int = Field(default=16, ge=0)
     """Requests that may wait for a busy model instance; beyond it clients get 429."""
 

@@ -155,10 +155,12 @@ class LlamaCppChatModel:
         self, params: GenerationParams, prepared: _Prepared, cancelled: Event
     ) -> Iterator[GenerationEvent]:
         llm = self._llm
-        # Re-evaluate the whole prompt: llama.cpp's prefix reuse re-runs the last prompt
-        # token in a batch of its own, which shifts logits enough to change greedy answers.
-        # The same request (and seed) must always give the same answer.
-        llm.reset()
+        if params.seed is not None:
+            # A seed promises the same answer to the same request. Reusing the KV cache of
+            # the previous prompt evaluates the rest in a batch of another size, which
+            # shifts logits enough to flip a greedy choice; so evaluate the whole prompt.
+            # Without a seed, the shared prefix is reused: a faster first token.
+            llm.reset()
         llm.set_seed(params.seed if params.seed is not None else random.randint(0, 2**31 - 1))
         grammar = LlamaGrammar.from_string(JSON_GBNF, verbose=False) if params.json_mode else None
         temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from workhorse.store.tables import ApiKey, Marker
 
 KEY_PREFIX = "wh-"
 BOOTSTRAP_MARKER = "bootstrap_api_key"
+MAX_CACHED_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,12 @@ def hash_key(secret: str) -> str:
 class ApiKeyStore:
     """Create, list, revoke and authenticate API keys."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, cache_ttl_s: float = 0.0
+    ) -> None:
         self._sessions = sessions
+        self._cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}
 
     @staticmethod
     def _new_row(name: str) -> tuple[ApiKey, str]:
@@ -105,16 +111,35 @@ class ApiKeyStore:
                 raise NotFound(f"no active API key with id or name {id_or_name!r}")
             for row in rows:
                 row.revoked_at = now
-            return [ApiKeyRecord.from_row(row) for row in rows]
+            revoked = [ApiKeyRecord.from_row(row) for row in rows]
+        ids = {record.id for record in revoked}
+        self._cache = {h: hit for h, hit in self._cache.items() if hit[0].id not in ids}
+        return revoked
 
     async def authenticate(self, secret: str) -> ApiKeyRecord | None:
-        """The active key matching ``secret``, or None."""
+        """The active key matching ``secret``, or None.
+
+        A key found active is trusted for ``cache_ttl_s`` without asking the database
+        again: a revocation made elsewhere takes effect within that time. Unknown keys
+        are never cached.
+        """
         if not secret.startswith(KEY_PREFIX) or len(secret) > 256:
             return None
+        digest = hash_key(secret)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and now - hit[1] < self._cache_ttl_s:
+            return hit[0]
+        table = ApiKey.__table__
+        query = select(table).where(table.c.key_hash == digest, table.c.revoked_at.is_(None))
         async with self._sessions() as session:
-            row = await session.scalar(
-                select(ApiKey).where(
-                    ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None)
-                )
-            )
-            return ApiKeyRecord.from_row(row) if row is not None else None
+            row = (await session.execute(query)).first()
+        if row is None:
+            self._cache.pop(digest, None)
+            return None
+        record = ApiKeyRecord(row.id, row.name, row.prefix, row.created_at, row.revoked_at)
+        if self._cache_ttl_s > 0:
+            if len(self._cache) >= MAX_CACHED_KEYS:
+                self._cache.clear()
+            self._cache[digest] = (record, now)
+        return record
