@@ -7,11 +7,14 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from workhorse import __version__
 from workhorse.api.chat.router import router as chat_router
@@ -23,14 +26,19 @@ from workhorse.container import Container
 from workhorse.http.auth import require_api_key
 from workhorse.http.bodies import document_bodies
 from workhorse.http.errors import document_errors, install_error_handlers
+from workhorse.http.idempotency import IdempotencyMiddleware, Replay, replay_response
 from workhorse.http.middleware import RequestContextMiddleware
+from workhorse.http.negotiation import XmlNegotiationMiddleware
+from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.db import migrate, open_database
+from workhorse.store.idempotency import IdempotencyStore
 
 log = logging.getLogger("workhorse")
 
 INITIAL_KEY_FILE = "initial-api-key"
+PURGE_INTERVAL_S = 600
 
 
 def write_secret_file(path: Path, secret: str) -> None:
@@ -58,6 +66,20 @@ async def _bootstrap_key(container: Container) -> None:
     )
 
 
+async def _purge_expired(container: Container) -> None:
+    while True:
+        try:
+            await container.idempotency.purge_expired()
+        except SQLAlchemyError as exc:
+            log.warning("could not purge expired idempotency records", exc_info=exc)
+        await asyncio.sleep(PURGE_INTERVAL_S)
+
+
+async def _on_replay(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Replay)
+    return replay_response(exc.stored)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app and its services; the lifespan opens the database and loads models."""
     db = open_database(settings.resolved_database_url())
@@ -65,7 +87,13 @@ def create_app(settings: Settings) -> FastAPI:
         settings=settings,
         db=db,
         keys=ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s),
+        idempotency=IdempotencyStore(
+            db.sessions,
+            ttl=timedelta(seconds=settings.idempotency_ttl_s),
+            lease=timedelta(seconds=settings.idempotency_lease_s),
+        ),
         models=ModelRegistry(settings),
+        metrics=Metrics(),
     )
 
     @asynccontextmanager
@@ -74,10 +102,12 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(migrate, settings.resolved_database_url())
         await _bootstrap_key(container)
         container.models.start_loading()
+        purge = asyncio.create_task(_purge_expired(container), name="purge-idempotency")
         log.info("ready to serve", extra={"models": [c.id for c in container.models.cards()]})
         try:
             yield
         finally:
+            purge.cancel()
             await container.models.aclose()
             await container.db.dispose()
 
@@ -89,7 +119,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, log_requests=settings.access_log)
+    app.add_exception_handler(Replay, _on_replay)
+    # Added innermost first: the request context wraps everything, XML encoding wraps the
+    # responses that idempotency stores (so a replay is encoded for the retry's Accept).
+    app.add_middleware(IdempotencyMiddleware, store=container.idempotency)
+    app.add_middleware(XmlNegotiationMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware, log_requests=settings.access_log, metrics=container.metrics
+    )
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
     for router in (chat_router, embeddings_router, models_router):

@@ -116,6 +116,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """Largest request body accepted by JSON endpoints, in bytes."""
 
+    body_min_rate: int = Field(default=1024, ge=1)
+    """Bytes per second a request body must average after the grace period (else 408)."""
+
+    body_grace_s: float = Field(default=10.0, gt=0)
+    """Seconds a request body may take before the minimum rate applies."""
+
+    multipart_max_parts: int = Field(default=1000, ge=1)
+    """Most parts (fields and files) in one multipart body (413 beyond)."""
+
+    multipart_max_files: int = Field(default=16, ge=0)
+    """Most file parts in one multipart body (413 beyond)."""
+
+    multipart_max_field_bytes: int = Field(default=1024 * 1024, ge=1)
+    """Largest non-file multipart part, in bytes (413 beyond)."""
+
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    """Seconds an Idempotency-Key and its stored response are kept."""
+
+    idempotency_lease_s: int = Field(default=600, ge=1)
+    """Seconds a claimed key stays "in progress" without an answer; after that (its process
+    died) a retry with the same key runs the request again."""
+
     default_max_tokens: int = Field(default=512, ge=1)
     """Tokens generated when a request sets no ``max_tokens``."""
 

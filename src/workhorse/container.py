@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workhorse.config import Settings
+from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.db import Database
+from workhorse.store.idempotency import IdempotencyStore
 
 
 @dataclass
@@ -17,4 +19,6 @@ class Container:
     settings: Settings
     db: Database
     keys: ApiKeyStore
+    idempotency: IdempotencyStore
     models: ModelRegistry
+    metrics: Metrics

@@ -8,7 +8,13 @@
     ├── NotFound                       404 invalid_request_error
     │   └── ModelNotFound              404 (code model_not_found)
     ├── MethodNotAllowed               405 invalid_request_error
+    ├── RequestTimeout                 408 invalid_request_error (body too slow)
+    ├── Conflict                       409 invalid_request_error
+    │   └── IdempotencyInProgress      409 (Retry-After)
     ├── PayloadTooLarge                413 invalid_request_error
+    ├── UnsupportedMediaType           415 invalid_request_error
+    ├── Unprocessable                  422 invalid_request_error
+    │   └── IdempotencyKeyReused       422 (same key, different request)
     ├── RateLimited                    429 rate_limit_error (Retry-After)
     ├── UpstreamError                  502 upstream_error
     │   └── UpstreamTimeout            504 upstream_error
@@ -106,12 +112,56 @@ class MethodNotAllowed(WorkhorseError):
     default_code = "method_not_allowed"
 
 
+class RequestTimeout(WorkhorseError):
+    """The body arrived slower than the configured minimum rate."""
+
+    status = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
+class Conflict(WorkhorseError):
+    """The request conflicts with the current state of a resource."""
+
+    status = 409
+    error_type = "invalid_request_error"
+    default_code = "conflict"
+
+
+class IdempotencyInProgress(Conflict):
+    """A request with the same Idempotency-Key is still running."""
+
+    default_code = "idempotency_key_in_progress"
+
+
 class PayloadTooLarge(WorkhorseError):
     """The body exceeds the configured cap."""
 
     status = 413
     error_type = "invalid_request_error"
     default_code = "payload_too_large"
+
+
+class UnsupportedMediaType(WorkhorseError):
+    """The body's Content-Type is not one this operation reads."""
+
+    status = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_media_type"
+
+
+class Unprocessable(WorkhorseError):
+    """Well-formed, but cannot be processed as asked."""
+
+    status = 422
+    error_type = "invalid_request_error"
+    default_code = "unprocessable"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    """The Idempotency-Key was already used for a different request."""
+
+    default_code = "idempotency_key_reused"
 
 
 class RateLimited(WorkhorseError):

@@ -17,6 +17,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workhorse.errors import WorkhorseError
+from workhorse.obs.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -35,12 +36,29 @@ def request_id_from(scope: Scope) -> str:
     return "req_" + secrets.token_hex(12)
 
 
+def _route_of(scope: Scope) -> str:
+    """The matched route's template (bounded label values), or ``unmatched``."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+def _retry_count(scope: Scope) -> int:
+    """``x-stainless-retry-count``: how many times the official SDKs already retried."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-stainless-retry-count":
+            text = value.decode("latin-1")
+            return int(text) if text.isdigit() else 0
+    return 0
+
+
 class RequestContextMiddleware:
     """Request id, access log and catch-all error rendering for HTTP requests."""
 
-    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, log_requests: bool, metrics: Metrics) -> None:
         self.app = app
         self.log_requests = log_requests
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,6 +96,14 @@ class RequestContextMiddleware:
             if counts["status"] == 0:
                 await self._send_500(tagging_send, request_id)
         finally:
+            elapsed = time.perf_counter() - started
+            route = _route_of(scope)
+            method = str(scope.get("method"))
+            retries = _retry_count(scope)
+            self.metrics.requests.labels(method, route, str(counts["status"])).inc()
+            self.metrics.duration.labels(method, route).observe(elapsed)
+            if retries:
+                self.metrics.client_retries.labels(method, route).inc()
             if self.log_requests:
                 access_log.info(
                     "request",
@@ -86,10 +112,11 @@ class RequestContextMiddleware:
                         "method": scope.get("method"),
                         "path": scope.get("path"),
                         "status": counts["status"],
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                         "bytes_in": counts["in"],
                         "bytes_out": counts["out"],
                         "api_key_id": state.get("api_key_id"),
+                        "client_retry": retries,
                     },
                 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from workhorse.errors import ServiceUnavailable
 from workhorse.http.deps import ContainerDep
@@ -36,3 +36,9 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+@router.get("/metrics")
+async def metrics(container: ContainerDep) -> Response:
+    """Prometheus metrics: requests, durations, client retries, idempotent replays."""
+    return Response(container.metrics.render(), media_type="text/plain; version=0.0.4")

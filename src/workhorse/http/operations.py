@@ -1,0 +1,31 @@
+"""Operations offered beyond their REST route: today, as SOAP operations.
+
+A feature declares an ``Operation`` next to its router: a name, its request and response
+models, and how to run it on the app's services. ``api/soap`` serves every declared
+operation over SOAP 1.1 and 1.2 with a WSDL generated from the models, so a new create
+endpoint joins SOAP by adding one ``Operation`` to the list in ``app.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from workhorse.container import Container
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation, callable without HTTP."""
+
+    name: str
+    """SOAP operation name, e.g. ``CreateChatCompletion``."""
+    path: str
+    """The REST route it mirrors, for documentation."""
+    request: type[BaseModel]
+    response: type[BaseModel]
+    run: Callable[[Container, Any], Awaitable[BaseModel]]
+    """Runs a validated ``request`` and returns the ``response`` model."""
