@@ -17,10 +17,13 @@ from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from workhorse import __version__
+from workhorse.api.chat.router import CREATE_CHAT_COMPLETION
 from workhorse.api.chat.router import router as chat_router
+from workhorse.api.embeddings.router import CREATE_EMBEDDINGS
 from workhorse.api.embeddings.router import router as embeddings_router
 from workhorse.api.health.router import router as health_router
 from workhorse.api.models.router import router as models_router
+from workhorse.api.soap.router import soap_router
 from workhorse.config import Settings
 from workhorse.container import Container
 from workhorse.http.auth import require_api_key
@@ -133,6 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
+    # Every create operation is also a SOAP operation; later features append theirs.
+    app.include_router(soap_router([CREATE_CHAT_COMPLETION, CREATE_EMBEDDINGS]))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from workhorse.errors import (
@@ -17,6 +17,9 @@ from workhorse.errors import (
     PayloadTooLarge,
     WorkhorseError,
 )
+from workhorse.http.soap import fault_response, version_of
+
+SOAP_PATH = "/soap"
 
 # pydantic names the branch of a union it tried ("str", "list[TextPart]", ...); a client
 # wants the field path only.
@@ -48,25 +51,27 @@ def validation_error(errors: Sequence[Any], *, skip: int = 0) -> InvalidRequest:
     return InvalidRequest(message, param=param, code="invalid_value")
 
 
-def render(exc: WorkhorseError) -> JSONResponse:
-    """The response for an error."""
+def render(exc: WorkhorseError, request: Request | None = None) -> Response:
+    """The response for an error: a SOAP Fault on /soap, else the OpenAI envelope."""
+    if request is not None and request.url.path == SOAP_PATH:
+        return fault_response(version_of(request.headers.get("content-type")), exc)
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error the framework or our code raises through ``render``."""
 
-    async def on_workhorse_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_workhorse_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WorkhorseError)
-        return render(exc)
+        return render(exc, request)
 
-    async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
         skip = 1 if errors and tuple(errors[0].get("loc", ()))[:1] in {("body",), ("query",)} else 0
-        return render(validation_error(errors, skip=skip))
+        return render(validation_error(errors, skip=skip), request)
 
-    async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         error: WorkhorseError
         if exc.status_code == 404:
@@ -82,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
             error = InvalidRequest(str(exc.detail))
         else:
             error = WorkhorseError(str(exc.detail))
-        return render(error)
+        return render(error, request)
 
     app.add_exception_handler(WorkhorseError, on_workhorse_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

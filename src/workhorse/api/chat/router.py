@@ -9,11 +9,28 @@ from fastapi.responses import JSONResponse, Response
 
 from workhorse.api.chat import service
 from workhorse.api.chat.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from workhorse.api.soap.router import not_streamable
+from workhorse.container import Container
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ModelsDep
+from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEResponse
 
 router = APIRouter(tags=["chat"])
+
+
+async def _create_whole(container: Container, body: ChatCompletionRequest) -> ChatCompletion:
+    not_streamable(body.stream)
+    return await service.complete(container.models, body)
+
+
+CREATE_CHAT_COMPLETION = Operation(
+    name="CreateChatCompletion",
+    path="/v1/chat/completions",
+    request=ChatCompletionRequest,
+    response=ChatCompletion,
+    run=_create_whole,
+)
 
 # Usage, its only nested model, is in the document already through ChatCompletion.
 _CHUNK_SCHEMA = {

@@ -8,10 +8,31 @@ from fastapi import APIRouter
 
 from workhorse.api.embeddings import service
 from workhorse.api.embeddings.schemas import EmbeddingList, EmbeddingRequest
+from workhorse.container import Container
+from workhorse.errors import UnsupportedParameter
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ModelsDep
+from workhorse.http.operations import Operation
 
 router = APIRouter(tags=["embeddings"])
+
+
+async def _create_floats(container: Container, body: EmbeddingRequest) -> EmbeddingList:
+    if body.encoding_format != "float":
+        raise UnsupportedParameter(
+            "SOAP carries vectors as numbers: use encoding_format float",
+            param="encoding_format",
+        )
+    return await service.embed(container.models, body)
+
+
+CREATE_EMBEDDINGS = Operation(
+    name="CreateEmbeddings",
+    path="/v1/embeddings",
+    request=EmbeddingRequest,
+    response=EmbeddingList,
+    run=_create_floats,
+)
 
 
 @router.post(
