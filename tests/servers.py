@@ -89,6 +89,8 @@ def workhorse_env(data_dir: Path, database_url: str | None, **extra: str) -> dic
         TRANSFORMERS_OFFLINE="1",
         WORKHORSE_DATA_DIR=str(data_dir),
         WORKHORSE_CHAT_N_THREADS="1",
+        # Slow-body tests need the 408 to come quickly.
+        WORKHORSE_BODY_GRACE_S="2",
     )
     if database_url:
         env["WORKHORSE_DATABASE_URL"] = database_url

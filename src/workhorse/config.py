@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     multipart_max_field_bytes: int = Field(default=1024 * 1024, ge=1)
     """Largest non-file multipart part, in bytes (413 beyond)."""
 
-    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
     """Seconds an Idempotency-Key and its stored response are kept."""
 
     idempotency_lease_s: int = Field(default=600, ge=1)

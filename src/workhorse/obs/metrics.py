@@ -28,6 +28,12 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self.generations = Counter(
+            "workhorse_generations",
+            "Generations started on a chat model, by model.",
+            ["model"],
+            registry=self.registry,
+        )
         self.idempotent_replays = Counter(
             "workhorse_idempotent_replays",
             "Responses replayed for a repeated Idempotency-Key.",

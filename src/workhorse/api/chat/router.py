@@ -12,7 +12,7 @@ from workhorse.api.chat.schemas import ChatCompletion, ChatCompletionChunk, Chat
 from workhorse.api.soap.router import not_streamable
 from workhorse.container import Container
 from workhorse.http.bodies import ParsedBody, request_body
-from workhorse.http.deps import ModelsDep
+from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEResponse
 
@@ -21,7 +21,7 @@ router = APIRouter(tags=["chat"])
 
 async def _create_whole(container: Container, body: ChatCompletionRequest) -> ChatCompletion:
     not_streamable(body.stream)
-    return await service.complete(container.models, body)
+    return await service.complete(container, body)
 
 
 CREATE_CHAT_COMPLETION = Operation(
@@ -55,10 +55,10 @@ _CHUNK_SCHEMA = {
 )
 async def create_chat_completion(
     body: Annotated[ChatCompletionRequest, ParsedBody(ChatCompletionRequest)],
-    models: ModelsDep,
+    container: ContainerDep,
 ) -> Response:
     """Answer a conversation, whole or streamed."""
     if body.stream:
-        return SSEResponse(await service.start_stream(models, body))
-    completion = await service.complete(models, body)
+        return SSEResponse(await service.start_stream(container, body))
+    completion = await service.complete(container, body)
     return JSONResponse(completion.model_dump(mode="json"))

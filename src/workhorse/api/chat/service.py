@@ -16,9 +16,9 @@ from workhorse.api.chat.schemas import (
     ChatMessageOut,
     Usage,
 )
+from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter, WorkhorseError
 from workhorse.providers.base import ChatMessage, Finish, Generation, GenerationParams, TextDelta
-from workhorse.providers.registry import ModelRegistry
 
 FINGERPRINT = "fp_workhorse"
 _COMPACT = (",", ":")
@@ -65,11 +65,19 @@ def _completion_id() -> str:
     return "chatcmpl-" + secrets.token_hex(12)
 
 
-async def complete(models: ModelRegistry, request: ChatCompletionRequest) -> ChatCompletion:
+async def _start(
+    container: Container, request: ChatCompletionRequest, params: GenerationParams
+) -> Generation:
+    model = await container.models.chat_model(request.model)
+    generation = await model.start(params)
+    container.metrics.generations.labels(model.id).inc()
+    return generation
+
+
+async def complete(container: Container, request: ChatCompletionRequest) -> ChatCompletion:
     """Run the generation to its end and return the whole answer."""
     params = replace(generation_params(request), incremental=False)
-    model = await models.chat_model(request.model)
-    generation = await model.start(params)
+    generation = await _start(container, request, params)
     parts: list[str] = []
     finish: Finish | None = None
     async for event in generation:
@@ -99,11 +107,9 @@ async def complete(models: ModelRegistry, request: ChatCompletionRequest) -> Cha
     )
 
 
-async def start_stream(models: ModelRegistry, request: ChatCompletionRequest) -> AsyncIterator[str]:
+async def start_stream(container: Container, request: ChatCompletionRequest) -> AsyncIterator[str]:
     """Start the generation (errors raise here) and return its SSE payloads."""
-    params = generation_params(request)
-    model = await models.chat_model(request.model)
-    generation = await model.start(params)
+    generation = await _start(container, request, generation_params(request))
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
     return _chunks(generation, request.model, include_usage)
 
