@@ -147,9 +147,14 @@ class IdempotencyStore:
         }
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(IdempotencyRecord).values(**values).on_conflict_do_nothing()
-        result = await session.execute(statement)
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        statement = (
+            insert(IdempotencyRecord)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.scope_hash)
+        )
+        # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+        return (await session.execute(statement)).first() is not None
 
     async def complete(self, claim: Claimed, response: StoredResponse) -> None:
         """Store the response that later requests with this key replay."""

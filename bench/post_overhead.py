@@ -1,0 +1,130 @@
+"""POST pipeline overhead: Workhorse against a bare Starlette endpoint doing the same work.
+
+In one run, with the same client load (``--concurrency`` keep-alive clients for
+``--seconds`` each):
+
+1. ``POST /v1/embeddings`` (one short text) through Workhorse's whole pipeline (API key,
+   strict JSON, validation, access log, metrics) vs the same request to a bare Starlette
+   endpoint that embeds with the same model (bench/bare_embeddings_server.py);
+2. the same Workhorse POST with a fresh Idempotency-Key on each request (claim + stored
+   response in the database).
+
+Prints requests/s and p50/p99 latency for each, and the ratios.
+
+    .venv/bin/python bench/post_overhead.py [--seconds 15] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.servers import free_port, run_workhorse, wait_for
+
+BODY = {"model": "all-minilm-l6-v2", "input": "How do I reset my password?"}
+
+
+def load(
+    url: str, headers: Callable[[], dict[str, str]], seconds: float, concurrency: int
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        mine: list[float] = []
+        with httpx.Client(timeout=60) as client:
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                response = client.post(url, json=BODY, headers=headers())
+                mine.append(time.perf_counter() - started)
+                response.raise_for_status()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies) / (time.monotonic() - began), latencies
+
+
+def describe(name: str, rps: float, latencies: list[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    print(f"{name:<34} {rps:>8.1f} req/s   p50 {p50:>7.2f} ms   p99 {p99:>7.2f} ms")
+    return rps, p50
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    port = free_port()
+    bare = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("bare_embeddings_server.py")), str(port)]
+    )
+    bare_url = f"http://127.0.0.1:{port}"
+    try:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            run_workhorse(Path(tmp), WORKHORSE_ACCESS_LOG="true") as workhorse,
+        ):
+            wait_for(lambda: _up(bare_url), timeout=120, what="the bare server")
+            key = {"Authorization": f"Bearer {workhorse.api_key}"}
+            url = workhorse.v1 + "/embeddings"
+            for target, headers in ((bare_url + "/v1/embeddings", dict), (url, lambda: key)):
+                load(target, headers, 2, args.concurrency)  # warm-up
+            results = {
+                "bare Starlette": load(
+                    bare_url + "/v1/embeddings", dict, args.seconds, args.concurrency
+                ),
+                "workhorse pipeline": load(url, lambda: key, args.seconds, args.concurrency),
+                "workhorse + Idempotency-Key": load(
+                    url,
+                    lambda: {**key, "Idempotency-Key": str(uuid.uuid4())},
+                    args.seconds,
+                    args.concurrency,
+                ),
+            }
+    finally:
+        bare.terminate()
+        bare.wait(20)
+    print(f"concurrency={args.concurrency} seconds={args.seconds} body={len(str(BODY))} bytes")
+    figures = {name: describe(name, *result) for name, result in results.items()}
+    bare_rps, _ = figures["bare Starlette"]
+    rps, p50 = figures["workhorse pipeline"]
+    _, p50_idem = figures["workhorse + Idempotency-Key"]
+    print(f"pipeline / bare requests/s:          {rps / bare_rps:.3f}  (target >= 0.5)")
+    print(
+        f"Idempotency-Key added to p50:        {(p50_idem / p50 - 1) * 100:+.1f} %"
+        "  (target <= 20 %)"
+    )
+    print("1 GiB multipart upload:              not measured: no operation takes files yet")
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
