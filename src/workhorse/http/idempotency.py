@@ -119,7 +119,11 @@ def replay_response(stored: StoredResponse) -> Response:
 
 
 class IdempotencyMiddleware:
-    """Stores the response of every request that claimed an Idempotency-Key."""
+    """Stores the response of every request that claimed an Idempotency-Key.
+
+    The response is stored before its last bytes are sent: a client holding the whole
+    answer can count on a retry replaying it, never finding the key still "running".
+    """
 
     def __init__(self, app: ASGIApp, *, store: IdempotencyStore) -> None:
         self.app = app
@@ -132,10 +136,10 @@ class IdempotencyMiddleware:
         status = 0
         headers: list[tuple[str, str]] = []
         body = bytearray()
-        complete = False
+        stored = False
 
         async def recording_send(message: Message) -> None:
-            nonlocal status, complete
+            nonlocal status, stored
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers.extend(
@@ -146,18 +150,21 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 if len(body) <= MAX_STORED_BODY:
                     body.extend(message.get("body", b""))
-                complete = not message.get("more_body", False)
+                claim = scope.get("state", {}).get("idempotency_claim")
+                last = not message.get("more_body", False)
+                storable = status < 500 and len(body) <= MAX_STORED_BODY
+                if isinstance(claim, Claimed) and last and storable:
+                    with anyio.CancelScope(shield=True):
+                        await self.store.complete(
+                            claim, StoredResponse(status, headers, bytes(body))
+                        )
+                    stored = True
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
         finally:
             claim = scope.get("state", {}).get("idempotency_claim")
-            if isinstance(claim, Claimed):
+            if isinstance(claim, Claimed) and not stored:
                 with anyio.CancelScope(shield=True):
-                    if complete and status < 500 and len(body) <= MAX_STORED_BODY:
-                        await self.store.complete(
-                            claim, StoredResponse(status, headers, bytes(body))
-                        )
-                    else:
-                        await self.store.release(claim)
+                    await self.store.release(claim)

@@ -12,13 +12,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workhorse.store.tables import IdempotencyRecord
 
+_T = cast(Table, IdempotencyRecord.__table__)
 RUNNING = "running"
 DONE = "done"
 
@@ -67,36 +69,52 @@ ClaimResult = Claimed | Running | Mismatch | StoredResponse
 
 
 class IdempotencyStore:
-    """Claims, completes, releases and expires Idempotency-Key records."""
+    """Claims, completes, releases and expires Idempotency-Key records.
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        ttl: timedelta,
-        lease: timedelta,
-    ) -> None:
-        self._sessions = sessions
+    Core statements on the engine, not the ORM: this runs twice on every POST that
+    carries a key, and the ORM's unit of work would double its cost.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, ttl: timedelta, lease: timedelta) -> None:
+        self._engine = engine
         self._ttl = ttl
         self._lease = lease
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = dialect.insert
 
     async def claim(self, scope: Scope, fingerprint: str, request_id: str) -> ClaimResult:
         """Claim ``scope`` for this request, or say why not."""
         digest = scope.digest()
         for _ in range(3):
             now = datetime.now(UTC)
-            async with self._sessions.begin() as session:
-                if await self._insert(session, scope, digest, fingerprint, request_id, now):
+            async with self._engine.begin() as conn:
+                inserted = await conn.execute(
+                    self._insert(_T)
+                    .values(
+                        scope_hash=digest,
+                        api_key_id=scope.api_key_id,
+                        method=scope.method,
+                        path=scope.path,
+                        idempotency_key=scope.key,
+                        fingerprint=fingerprint,
+                        state=RUNNING,
+                        request_id=request_id,
+                        lease_expires_at=now + self._lease,
+                        expires_at=now + self._ttl,
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing()
+                    # RETURNING, not rowcount: drivers disagree on it for DO NOTHING.
+                    .returning(_T.c.scope_hash)
+                )
+                if inserted.first() is not None:
                     return Claimed(digest)
-                row = await session.get(IdempotencyRecord, digest)
+                row = (await conn.execute(select(_T).where(_T.c.scope_hash == digest))).first()
                 if row is None:
                     continue  # expired and deleted between our insert and read
                 if row.expires_at <= now:
-                    await session.execute(
-                        delete(IdempotencyRecord).where(
-                            IdempotencyRecord.scope_hash == digest,
-                            IdempotencyRecord.expires_at <= now,
-                        )
+                    await conn.execute(
+                        delete(_T).where(_T.c.scope_hash == digest, _T.c.expires_at <= now)
                     )
                     continue
                 if row.fingerprint != fingerprint:
@@ -104,64 +122,30 @@ class IdempotencyStore:
                 if row.state == DONE:
                     return StoredResponse(
                         row.status_code or 500,
-                        [tuple(h) for h in json.loads(row.headers_json or "[]")],
+                        [(str(k), str(v)) for k, v in json.loads(row.headers_json or "[]")],
                         row.body or b"",
                     )
                 if row.lease_expires_at > now:
                     return Running()
-                taken = await session.execute(
-                    update(IdempotencyRecord)
+                taken = await conn.execute(
+                    update(_T)
                     .where(
-                        IdempotencyRecord.scope_hash == digest,
-                        IdempotencyRecord.state == RUNNING,
-                        IdempotencyRecord.lease_expires_at <= now,
+                        _T.c.scope_hash == digest,
+                        _T.c.state == RUNNING,
+                        _T.c.lease_expires_at <= now,
                     )
                     .values(lease_expires_at=now + self._lease, request_id=request_id)
+                    .returning(_T.c.scope_hash)
                 )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    return Claimed(digest)
-                return Running()
+                return Claimed(digest) if taken.first() is not None else Running()
         return Running()
-
-    async def _insert(
-        self,
-        session: AsyncSession,
-        scope: Scope,
-        digest: str,
-        fingerprint: str,
-        request_id: str,
-        now: datetime,
-    ) -> bool:
-        values = {
-            "scope_hash": digest,
-            "api_key_id": scope.api_key_id,
-            "method": scope.method,
-            "path": scope.path,
-            "idempotency_key": scope.key,
-            "fingerprint": fingerprint,
-            "state": RUNNING,
-            "request_id": request_id,
-            "lease_expires_at": now + self._lease,
-            "expires_at": now + self._ttl,
-            "created_at": now,
-        }
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(IdempotencyRecord)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.scope_hash)
-        )
-        # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-        return (await session.execute(statement)).first() is not None
 
     async def complete(self, claim: Claimed, response: StoredResponse) -> None:
         """Store the response that later requests with this key replay."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.scope_hash == claim.scope_hash)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(_T)
+                .where(_T.c.scope_hash == claim.scope_hash)
                 .values(
                     state=DONE,
                     completed_at=datetime.now(UTC),
@@ -173,25 +157,15 @@ class IdempotencyStore:
 
     async def release(self, claim: Claimed) -> None:
         """Forget the claim (the request failed on our side): a retry will run again."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.scope_hash == claim.scope_hash,
-                    IdempotencyRecord.state == RUNNING,
-                )
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(_T).where(_T.c.scope_hash == claim.scope_hash, _T.c.state == RUNNING)
             )
 
     async def purge_expired(self) -> int:
         """Delete records past their retention; returns how many."""
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= datetime.now(UTC))
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(_T).where(_T.c.expires_at <= datetime.now(UTC)).returning(_T.c.scope_hash)
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
-
-    async def get(self, scope: Scope) -> IdempotencyRecord | None:
-        """The record for ``scope`` (for inspection and tests)."""
-        async with self._sessions() as session:
-            return await session.scalar(
-                select(IdempotencyRecord).where(IdempotencyRecord.scope_hash == scope.digest())
-            )
+            return len(result.all())
