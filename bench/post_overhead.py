@@ -17,6 +17,7 @@ Prints requests/s and p50/p99 latency for each, and the ratios.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -78,7 +79,9 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     bare = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("bare_embeddings_server.py")), str(port)]
+        [sys.executable, str(Path(__file__).with_name("bare_embeddings_server.py")), str(port)],
+        # The same setting `workhorse serve` makes for torch.
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
     )
     bare_url = f"http://127.0.0.1:{port}"
     try:

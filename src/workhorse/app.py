@@ -91,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         db=db,
         keys=ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s),
         idempotency=IdempotencyStore(
-            db.engine,
+            db,
             ttl=timedelta(seconds=settings.idempotency_ttl_s),
             lease=timedelta(seconds=settings.idempotency_lease_s),
         ),

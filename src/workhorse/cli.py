@@ -76,6 +76,9 @@ def serve(
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # torch's OpenMP threads otherwise spin for a while after each embedding call and
+    # starve the event loop and database threads of the CPU they need to answer.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = _settings(host=host, port=port, data_dir=data_dir)
     configure_logging(settings.log_level)
     uvicorn.run(

@@ -34,7 +34,7 @@ def test_one_claim_wins_across_engines(url: str) -> None:
         dbs = [open_database(url) for _ in range(10)]
         try:
             stores = [
-                IdempotencyStore(db.engine, ttl=timedelta(hours=1), lease=timedelta(minutes=5))
+                IdempotencyStore(db, ttl=timedelta(hours=1), lease=timedelta(minutes=5))
                 for db in dbs
             ]
             return list(
@@ -54,7 +54,7 @@ def test_one_claim_wins_across_engines(url: str) -> None:
 def test_complete_replay_mismatch_release(url: str) -> None:
     async def scenario() -> None:
         db = open_database(url)
-        store = IdempotencyStore(db.engine, ttl=timedelta(hours=1), lease=timedelta(minutes=5))
+        store = IdempotencyStore(db, ttl=timedelta(hours=1), lease=timedelta(minutes=5))
         try:
             claim = await store.claim(SCOPE, "a" * 64, "r1")
             assert isinstance(claim, Claimed)
@@ -77,10 +77,10 @@ def test_dead_claims_are_taken_over_and_expired_ones_forgotten(url: str) -> None
     async def scenario() -> None:
         db = open_database(url)
         try:
-            no_lease = IdempotencyStore(db.engine, ttl=timedelta(hours=1), lease=timedelta(0))
+            no_lease = IdempotencyStore(db, ttl=timedelta(hours=1), lease=timedelta(0))
             assert isinstance(await no_lease.claim(SCOPE, "a" * 64, "r1"), Claimed)
             assert isinstance(await no_lease.claim(SCOPE, "a" * 64, "r2"), Claimed)  # takeover
-            expired = IdempotencyStore(db.engine, ttl=timedelta(0), lease=timedelta(hours=1))
+            expired = IdempotencyStore(db, ttl=timedelta(0), lease=timedelta(hours=1))
             scope = Scope("key_1", "POST", "/v1/x", "old")
             assert isinstance(await expired.claim(scope, "a" * 64, "r1"), Claimed)
             assert isinstance(await expired.claim(scope, "b" * 64, "r2"), Claimed)

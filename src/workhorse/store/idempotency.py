@@ -16,8 +16,8 @@ from typing import cast
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from workhorse.store.db import Database
 from workhorse.store.tables import IdempotencyRecord
 
 _T = cast(Table, IdempotencyRecord.__table__)
@@ -75,11 +75,11 @@ class IdempotencyStore:
     carries a key, and the ORM's unit of work would double its cost.
     """
 
-    def __init__(self, engine: AsyncEngine, *, ttl: timedelta, lease: timedelta) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, *, ttl: timedelta, lease: timedelta) -> None:
+        self._db = db
         self._ttl = ttl
         self._lease = lease
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
         self._insert = dialect.insert
 
     async def claim(self, scope: Scope, fingerprint: str, request_id: str) -> ClaimResult:
@@ -87,7 +87,7 @@ class IdempotencyStore:
         digest = scope.digest()
         for _ in range(3):
             now = datetime.now(UTC)
-            async with self._engine.begin() as conn:
+            async with self._db.write() as conn:
                 inserted = await conn.execute(
                     self._insert(_T)
                     .values(
@@ -142,7 +142,7 @@ class IdempotencyStore:
 
     async def complete(self, claim: Claimed, response: StoredResponse) -> None:
         """Store the response that later requests with this key replay."""
-        async with self._engine.begin() as conn:
+        async with self._db.write() as conn:
             await conn.execute(
                 update(_T)
                 .where(_T.c.scope_hash == claim.scope_hash)
@@ -157,14 +157,14 @@ class IdempotencyStore:
 
     async def release(self, claim: Claimed) -> None:
         """Forget the claim (the request failed on our side): a retry will run again."""
-        async with self._engine.begin() as conn:
+        async with self._db.write() as conn:
             await conn.execute(
                 delete(_T).where(_T.c.scope_hash == claim.scope_hash, _T.c.state == RUNNING)
             )
 
     async def purge_expired(self) -> int:
         """Delete records past their retention; returns how many."""
-        async with self._engine.begin() as conn:
+        async with self._db.write() as conn:
             result = await conn.execute(
                 delete(_T).where(_T.c.expires_at <= datetime.now(UTC)).returning(_T.c.scope_hash)
             )
