@@ -7,20 +7,19 @@ migrations over the equivalent synchronous driver.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -28,6 +27,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from workhorse.errors import ServiceUnavailable, WorkhorseError
+
+T = TypeVar("T")
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -66,25 +67,43 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class _SqliteWriter:
+    """One thread that runs every write transaction of this process on SQLite.
+
+    A whole transaction crosses to the thread once, instead of every statement hopping
+    through aiosqlite; and this process's writers queue here rather than meeting in
+    SQLite's busy handler, whose retry sleeps cost far more than the wait.
+    """
+
+    def __init__(self, url: URL) -> None:
+        self.engine = create_engine(url)
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:
+            return work(conn)
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=True)
+        self.engine.dispose()
+
+
 @dataclass
 class Database:
     """An engine and its session factory."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    _write_lock: asyncio.Lock | None = None
+    _writer: _SqliteWriter | None = None
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction. On SQLite, this process's writers take turns first: the
-        database admits one writer at a time anyway, and waiting on a lock is far cheaper
-        than SQLite's busy-retry sleeps."""
-        if self._write_lock is None:
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction (synchronous code, on either backend)."""
+        if self._writer is None:
             async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+                return await conn.run_sync(work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer.thread, self._writer.run, work)
 
     async def ping(self) -> None:
         """Raise ServiceUnavailable unless the database answers a trivial query."""
@@ -97,23 +116,24 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.close)
 
 
 def open_database(url: str) -> Database:
     """Create the engine for ``url``; connects lazily."""
     target = async_url(url)
-    sqlite = target.get_backend_name() == "sqlite"
+    if target.get_backend_name() != "sqlite":
+        engine = create_async_engine(target, pool_pre_ping=True)
+        return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
     # Every checkout here ends in commit or rollback (engine.begin, sessions), so
     # SQLite connections skip the reset-on-return ROLLBACK: one thread hop less each.
-    engine = create_async_engine(
-        target, pool_pre_ping=not sqlite, pool_reset_on_return=None if sqlite else "rollback"
-    )
-    if target.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    engine = create_async_engine(target, pool_reset_on_return=None)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return Database(
-        engine=engine,
-        sessions=async_sessionmaker(engine, expire_on_commit=False),
-        _write_lock=asyncio.Lock() if target.get_backend_name() == "sqlite" else None,
+        engine,
+        async_sessionmaker(engine, expire_on_commit=False),
+        _SqliteWriter(sync_url(url)),
     )
 
 

@@ -16,6 +16,7 @@ from typing import cast
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from workhorse.store.db import Database
 from workhorse.store.tables import IdempotencyRecord
@@ -71,8 +72,9 @@ ClaimResult = Claimed | Running | Mismatch | StoredResponse
 class IdempotencyStore:
     """Claims, completes, releases and expires Idempotency-Key records.
 
-    Core statements on the engine, not the ORM: this runs twice on every POST that
-    carries a key, and the ORM's unit of work would double its cost.
+    Each operation is one synchronous transaction handed to ``Database.write`` whole:
+    this runs twice on every POST that carries a key, so it must cost one round trip,
+    not one per statement.
     """
 
     def __init__(self, db: Database, *, ttl: timedelta, lease: timedelta) -> None:
@@ -84,88 +86,88 @@ class IdempotencyStore:
 
     async def claim(self, scope: Scope, fingerprint: str, request_id: str) -> ClaimResult:
         """Claim ``scope`` for this request, or say why not."""
-        digest = scope.digest()
         for _ in range(3):
-            now = datetime.now(UTC)
-            async with self._db.write() as conn:
-                inserted = await conn.execute(
-                    self._insert(_T)
-                    .values(
-                        scope_hash=digest,
-                        api_key_id=scope.api_key_id,
-                        method=scope.method,
-                        path=scope.path,
-                        idempotency_key=scope.key,
-                        fingerprint=fingerprint,
-                        state=RUNNING,
-                        request_id=request_id,
-                        lease_expires_at=now + self._lease,
-                        expires_at=now + self._ttl,
-                        created_at=now,
-                    )
-                    .on_conflict_do_nothing()
-                    # RETURNING, not rowcount: drivers disagree on it for DO NOTHING.
-                    .returning(_T.c.scope_hash)
-                )
-                if inserted.first() is not None:
-                    return Claimed(digest)
-                row = (await conn.execute(select(_T).where(_T.c.scope_hash == digest))).first()
-                if row is None:
-                    continue  # expired and deleted between our insert and read
-                if row.expires_at <= now:
-                    await conn.execute(
-                        delete(_T).where(_T.c.scope_hash == digest, _T.c.expires_at <= now)
-                    )
-                    continue
-                if row.fingerprint != fingerprint:
-                    return Mismatch()
-                if row.state == DONE:
-                    return StoredResponse(
-                        row.status_code or 500,
-                        [(str(k), str(v)) for k, v in json.loads(row.headers_json or "[]")],
-                        row.body or b"",
-                    )
-                if row.lease_expires_at > now:
-                    return Running()
-                taken = await conn.execute(
-                    update(_T)
-                    .where(
-                        _T.c.scope_hash == digest,
-                        _T.c.state == RUNNING,
-                        _T.c.lease_expires_at <= now,
-                    )
-                    .values(lease_expires_at=now + self._lease, request_id=request_id)
-                    .returning(_T.c.scope_hash)
-                )
-                return Claimed(digest) if taken.first() is not None else Running()
+            result = await self._db.write(
+                lambda conn: self._try_claim(conn, scope, fingerprint, request_id)
+            )
+            if result is not None:
+                return result
         return Running()
+
+    def _try_claim(
+        self, conn: Connection, scope: Scope, fingerprint: str, request_id: str
+    ) -> ClaimResult | None:
+        """One attempt; None when the record expired under us (try again)."""
+        digest = scope.digest()
+        now = datetime.now(UTC)
+        inserted = conn.execute(
+            self._insert(_T)
+            .values(
+                scope_hash=digest,
+                api_key_id=scope.api_key_id,
+                method=scope.method,
+                path=scope.path,
+                idempotency_key=scope.key,
+                fingerprint=fingerprint,
+                state=RUNNING,
+                request_id=request_id,
+                lease_expires_at=now + self._lease,
+                expires_at=now + self._ttl,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+            # RETURNING, not rowcount: drivers disagree on it for DO NOTHING.
+            .returning(_T.c.scope_hash)
+        )
+        if inserted.first() is not None:
+            return Claimed(digest)
+        row = conn.execute(select(_T).where(_T.c.scope_hash == digest)).first()
+        if row is None:
+            return None  # deleted between our insert and read
+        if row.expires_at <= now:
+            conn.execute(delete(_T).where(_T.c.scope_hash == digest, _T.c.expires_at <= now))
+            return None
+        if row.fingerprint != fingerprint:
+            return Mismatch()
+        if row.state == DONE:
+            return StoredResponse(
+                row.status_code or 500,
+                [(str(k), str(v)) for k, v in json.loads(row.headers_json or "[]")],
+                row.body or b"",
+            )
+        if row.lease_expires_at > now:
+            return Running()
+        taken = conn.execute(
+            update(_T)
+            .where(_T.c.scope_hash == digest, _T.c.state == RUNNING, _T.c.lease_expires_at <= now)
+            .values(lease_expires_at=now + self._lease, request_id=request_id)
+            .returning(_T.c.scope_hash)
+        )
+        return Claimed(digest) if taken.first() is not None else Running()
 
     async def complete(self, claim: Claimed, response: StoredResponse) -> None:
         """Store the response that later requests with this key replay."""
-        async with self._db.write() as conn:
-            await conn.execute(
-                update(_T)
-                .where(_T.c.scope_hash == claim.scope_hash)
-                .values(
-                    state=DONE,
-                    completed_at=datetime.now(UTC),
-                    status_code=response.status,
-                    headers_json=json.dumps(response.headers),
-                    body=response.body,
-                )
+        statement = (
+            update(_T)
+            .where(_T.c.scope_hash == claim.scope_hash)
+            .values(
+                state=DONE,
+                completed_at=datetime.now(UTC),
+                status_code=response.status,
+                headers_json=json.dumps(response.headers),
+                body=response.body,
             )
+        )
+        await self._db.write(lambda conn: conn.execute(statement))
 
     async def release(self, claim: Claimed) -> None:
         """Forget the claim (the request failed on our side): a retry will run again."""
-        async with self._db.write() as conn:
-            await conn.execute(
-                delete(_T).where(_T.c.scope_hash == claim.scope_hash, _T.c.state == RUNNING)
-            )
+        statement = delete(_T).where(_T.c.scope_hash == claim.scope_hash, _T.c.state == RUNNING)
+        await self._db.write(lambda conn: conn.execute(statement))
 
     async def purge_expired(self) -> int:
         """Delete records past their retention; returns how many."""
-        async with self._db.write() as conn:
-            result = await conn.execute(
-                delete(_T).where(_T.c.expires_at <= datetime.now(UTC)).returning(_T.c.scope_hash)
-            )
-            return len(result.all())
+        statement = (
+            delete(_T).where(_T.c.expires_at <= datetime.now(UTC)).returning(_T.c.scope_hash)
+        )
+        return await self._db.write(lambda conn: len(conn.execute(statement).all()))
