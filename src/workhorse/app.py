@@ -21,6 +21,7 @@ from workhorse.api.chat.router import CREATE_CHAT_COMPLETION
 from workhorse.api.chat.router import router as chat_router
 from workhorse.api.embeddings.router import CREATE_EMBEDDINGS
 from workhorse.api.embeddings.router import router as embeddings_router
+from workhorse.api.files.router import router as files_router
 from workhorse.api.health.router import router as health_router
 from workhorse.api.models.router import router as models_router
 from workhorse.api.soap.router import soap_router
@@ -35,7 +36,9 @@ from workhorse.http.negotiation import XmlNegotiationMiddleware
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
+from workhorse.store.blobs import BlobStore
 from workhorse.store.db import migrate, open_database
+from workhorse.store.files import FileStore
 from workhorse.store.idempotency import IdempotencyStore
 
 log = logging.getLogger("workhorse")
@@ -95,6 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
             ttl=timedelta(seconds=settings.idempotency_ttl_s),
             lease=timedelta(seconds=settings.idempotency_lease_s),
         ),
+        files=FileStore(db),
+        blobs=BlobStore(settings.data_dir / "blobs"),
         models=ModelRegistry(settings),
         metrics=Metrics(),
     )
@@ -132,7 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-    for router in (chat_router, embeddings_router, models_router):
+    for router in (chat_router, embeddings_router, files_router, models_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

@@ -8,7 +8,9 @@ from workhorse.config import Settings
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
+from workhorse.store.blobs import BlobStore
 from workhorse.store.db import Database
+from workhorse.store.files import FileStore
 from workhorse.store.idempotency import IdempotencyStore
 
 
@@ -20,5 +22,7 @@ class Container:
     db: Database
     keys: ApiKeyStore
     idempotency: IdempotencyStore
+    files: FileStore
+    blobs: BlobStore
     models: ModelRegistry
     metrics: Metrics

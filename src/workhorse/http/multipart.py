@@ -13,8 +13,9 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -30,6 +31,23 @@ class ReceivedFile:
     content_type: str | None
     size: int
     sha256: str
+
+
+def _only_received(value: object) -> ReceivedFile:
+    # Only the multipart reader makes these: a JSON or XML body naming a path is refused.
+    if isinstance(value, ReceivedFile):
+        return value
+    raise ValueError("must be a file part of a multipart/form-data body")
+
+
+UploadedFile = Annotated[
+    ReceivedFile,
+    PlainValidator(_only_received),
+    # Requests are fingerprinted (Idempotency-Key) by the file's content, not its path.
+    PlainSerializer(lambda f: {"sha256": f.sha256, "bytes": f.size, "filename": f.filename}),
+    WithJsonSchema({"type": "string", "format": "binary"}),
+]
+"""A model field for a file part."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,68 @@
+"""``/v1/files``: upload, list, retrieve, download, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+
+from workhorse.api.files import service
+from workhorse.api.files.schemas import (
+    FileCreateRequest,
+    FileDeleted,
+    FileList,
+    FileListQuery,
+    FileObject,
+)
+from workhorse.http.auth import ApiKeyDep
+from workhorse.http.bodies import ParsedBody, request_body
+from workhorse.http.deps import ContainerDep
+
+router = APIRouter(tags=["files"])
+# Far above the JSON cap: the multipart reader streams files to disk as they arrive.
+UPLOAD_LIMIT = 8 * 1024**3
+
+
+@router.post("/files", response_model=FileObject, openapi_extra=request_body(FileCreateRequest))
+async def create_file(
+    body: Annotated[
+        FileCreateRequest, ParsedBody(FileCreateRequest, limit=UPLOAD_LIMIT, accept_files=True)
+    ],
+    api_key: ApiKeyDep,
+    container: ContainerDep,
+) -> FileObject:
+    """Upload a file (multipart/form-data with a ``file`` part and ``purpose``)."""
+    return await service.create(container, api_key.id, body)
+
+
+@router.get("/files", response_model=FileList)
+async def list_files(
+    query: Annotated[FileListQuery, Query()], api_key: ApiKeyDep, container: ContainerDep
+) -> FileList:
+    """The caller's files, newest first by default."""
+    return await service.list_files(container, api_key.id, query)
+
+
+@router.get("/files/{file_id}", response_model=FileObject)
+async def retrieve_file(file_id: str, api_key: ApiKeyDep, container: ContainerDep) -> FileObject:
+    """One file's metadata."""
+    return service.to_object(await service.get(container, api_key.id, file_id))
+
+
+@router.get("/files/{file_id}/content", response_class=FileResponse)
+async def file_content(file_id: str, api_key: ApiKeyDep, container: ContainerDep) -> FileResponse:
+    """The file's bytes."""
+    record = await service.get(container, api_key.id, file_id)
+    return FileResponse(
+        container.blobs.path(record.sha256),
+        media_type="application/octet-stream",
+        filename=record.filename,
+    )
+
+
+@router.delete("/files/{file_id}", response_model=FileDeleted)
+async def delete_file(file_id: str, api_key: ApiKeyDep, container: ContainerDep) -> FileDeleted:
+    """Delete a file."""
+    await service.delete(container, api_key.id, file_id)
+    return FileDeleted(id=file_id)

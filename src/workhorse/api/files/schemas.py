@@ -1,0 +1,61 @@
+"""Wire shapes of ``/v1/files`` (OpenAI's Files API)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workhorse.http.multipart import UploadedFile
+
+Purpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
+
+
+class FileCreateRequest(BaseModel):
+    """A file upload (multipart/form-data only: ``file`` is a file part)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: UploadedFile
+    purpose: Purpose
+
+
+class FileObject(BaseModel):
+    """A stored file."""
+
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: Literal["processed"] = "processed"
+    expires_at: int | None = None
+    status_details: str | None = None
+
+
+class FileList(BaseModel):
+    """A page of files."""
+
+    object: Literal["list"] = "list"
+    data: list[FileObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class FileDeleted(BaseModel):
+    """The answer to a delete."""
+
+    id: str
+    object: Literal["file"] = "file"
+    deleted: bool = True
+
+
+class FileListQuery(BaseModel):
+    """Query parameters of ``GET /v1/files``."""
+
+    purpose: Purpose | None = None
+    limit: int = Field(default=10_000, ge=1, le=10_000)
+    after: str | None = None
+    order: Literal["asc", "desc"] = "desc"

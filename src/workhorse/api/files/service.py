@@ -1,0 +1,64 @@
+"""Files: adopt the uploaded bytes into the blob store, record them once per content."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from workhorse.api.files.schemas import FileCreateRequest, FileList, FileListQuery, FileObject
+from workhorse.container import Container
+from workhorse.errors import NotFound
+from workhorse.store.files import FileRecord
+
+
+def to_object(record: FileRecord) -> FileObject:
+    """The API shape of a record."""
+    return FileObject(
+        id=record.id,
+        bytes=record.bytes,
+        created_at=int(record.created_at.timestamp()),
+        filename=record.filename,
+        purpose=record.purpose,
+    )
+
+
+async def create(container: Container, owner: str, request: FileCreateRequest) -> FileObject:
+    """Store an uploaded file; the same content and purpose again returns the same file."""
+    upload = request.file
+    await asyncio.to_thread(container.blobs.adopt, upload.path, upload.sha256)
+    filename = Path(upload.filename or "upload").name or "upload"
+    record, _created = await container.files.create(
+        owner, request.purpose, filename[:512], upload.size, upload.sha256
+    )
+    return to_object(record)
+
+
+async def get(container: Container, owner: str, file_id: str) -> FileRecord:
+    """The owner's file, or 404."""
+    record = await container.files.get(owner, file_id)
+    if record is None:
+        raise NotFound(f"No such File object: {file_id}", param="file_id")
+    return record
+
+
+async def list_files(container: Container, owner: str, query: FileListQuery) -> FileList:
+    """A page of the owner's files."""
+    records, has_more = await container.files.list(
+        owner, purpose=query.purpose, limit=query.limit, after=query.after, order=query.order
+    )
+    data = [to_object(r) for r in records]
+    return FileList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=has_more,
+    )
+
+
+async def delete(container: Container, owner: str, file_id: str) -> None:
+    """Delete the owner's file, and its bytes when no other file shares them."""
+    record, orphaned = await container.files.delete(owner, file_id)
+    if record is None:
+        raise NotFound(f"No such File object: {file_id}", param="file_id")
+    if orphaned:
+        await asyncio.to_thread(container.blobs.delete, record.sha256)
