@@ -7,9 +7,12 @@ In one run, with the same client load (``--concurrency`` keep-alive clients for
    strict JSON, validation, access log, metrics) vs the same request to a bare Starlette
    endpoint that embeds with the same model (bench/bare_embeddings_server.py);
 2. the same Workhorse POST with a fresh Idempotency-Key on each request (claim + stored
-   response in the database).
+   response in the database);
+3. a 1 GiB multipart upload to ``POST /v1/files`` against writing the same bytes to a
+   file on the same disk directly (with fsync, as Workhorse does before it keeps a blob),
+   and the server's peak resident memory growth during the upload.
 
-Prints requests/s and p50/p99 latency for each, and the ratios.
+Prints requests/s and p50/p99 latency for each, MB/s for the upload, and the ratios.
 
     .venv/bin/python bench/post_overhead.py [--seconds 15] [--concurrency 4]
 """
@@ -25,10 +28,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -106,6 +110,8 @@ def main() -> None:
                     args.concurrency,
                 ),
             }
+            upload_mbs, growth = upload_gib(workhorse.v1, key, workhorse.process.pid)
+            uploaded = (upload_mbs, direct_write(Path(tmp)), growth)
     finally:
         bare.terminate()
         bare.wait(20)
@@ -119,7 +125,64 @@ def main() -> None:
         f"Idempotency-Key added to p50:        {(p50_idem / p50 - 1) * 100:+.1f} %"
         "  (target <= 20 %)"
     )
-    print("1 GiB multipart upload:              not measured: no operation takes files yet")
+    upload_mbs, direct_mbs, growth = uploaded
+    print(
+        f"1 GiB upload {upload_mbs:.0f} MB/s, direct disk write {direct_mbs:.0f} MB/s, "
+        f"server RSS growth {growth / 1024**2:.1f} MiB"
+    )
+    print(f"upload / direct disk MB/s:           {upload_mbs / direct_mbs:.3f}  (target >= 0.5)")
+    print(f"upload memory growth:                {growth / 1024**2:.1f} MiB  (target < 64 MiB)")
+
+
+GIB = 1024**3
+CHUNK = bytes(range(256)) * 4096  # 1 MiB
+
+
+def direct_write(folder: Path) -> float:
+    """MB/s of writing 1 GiB to a file and fsyncing it."""
+    target = folder / "direct.bin"
+    started = time.perf_counter()
+    with target.open("wb") as handle:
+        for _ in range(GIB // len(CHUNK)):
+            handle.write(CHUNK)
+        handle.flush()
+        os.fsync(handle.fileno())
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return GIB / elapsed / 1e6
+
+
+def upload_gib(server_url: str, key: dict[str, str], pid: int) -> tuple[float, int]:
+    """MB/s of a 1 GiB multipart upload, and the server's peak RSS growth."""
+    process = psutil.Process(pid)
+    baseline = peak = process.memory_info().rss
+    boundary = "bench-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+
+    def body() -> Iterator[bytes]:
+        nonlocal peak
+        yield head
+        for i in range(GIB // len(CHUNK)):
+            yield CHUNK
+            if i % 32 == 0:
+                peak = max(peak, process.memory_info().rss)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    started = time.perf_counter()
+    response = httpx.post(
+        server_url + "/files",
+        content=body(),
+        timeout=900,
+        headers={**key, "content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    httpx.delete(server_url + f"/files/{response.json()['id']}", headers=key)
+    return GIB / elapsed / 1e6, peak - baseline
 
 
 def _up(url: str) -> bool:

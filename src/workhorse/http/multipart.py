@@ -193,7 +193,7 @@ class MultipartReader:
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         part = self._part
-        chunk = data[start:end]
+        chunk = memoryview(data)[start:end]  # no copy on the way to disk
         part.size += len(chunk)
         if part.file is not None:
             if part.size > self._limits.max_file_bytes:
