@@ -21,6 +21,7 @@ from workhorse.api.chat.router import CREATE_CHAT_COMPLETION
 from workhorse.api.chat.router import router as chat_router
 from workhorse.api.embeddings.router import CREATE_EMBEDDINGS
 from workhorse.api.embeddings.router import router as embeddings_router
+from workhorse.api.files.router import CREATE_FILE
 from workhorse.api.files.router import router as files_router
 from workhorse.api.health.router import router as health_router
 from workhorse.api.models.router import router as models_router
@@ -142,7 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(v1)
     app.include_router(health_router)
     # Every create operation is also a SOAP operation; later features append theirs.
-    app.include_router(soap_router([CREATE_CHAT_COMPLETION, CREATE_EMBEDDINGS]))
+    app.include_router(soap_router([CREATE_CHAT_COMPLETION, CREATE_EMBEDDINGS, CREATE_FILE]))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

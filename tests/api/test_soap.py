@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -125,3 +126,12 @@ def test_soap_honours_idempotency_keys(server: Server) -> None:
     assert first.status_code == 200
     assert second.content == first.content
     assert second.headers["idempotent-replayed"] == "true"
+
+
+def test_file_upload_over_soap(soap: zeep.Client, server: Server) -> None:
+    content = b"soap file " + uuid.uuid4().bytes
+    created = soap.service.CreateFile(filename="notes.txt", content=content, purpose="assistants")
+    assert created.bytes == len(content)
+    assert created.filename == "notes.txt"
+    download = httpx.get(server.v1 + f"/files/{created.id}/content", headers=server.headers())
+    assert download.content == content

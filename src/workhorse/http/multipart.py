@@ -33,6 +33,16 @@ class ReceivedFile:
     sha256: str
 
 
+def write_upload(folder: Path, content: bytes) -> ReceivedFile:
+    """Store bytes that arrived inline as an upload, as a file part would be; blocking."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"upload-{secrets.token_hex(16)}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+    return ReceivedFile(path, None, None, len(content), hashlib.sha256(content).hexdigest())
+
+
 def _only_received(value: object) -> ReceivedFile:
     # Only the multipart reader makes these: a JSON or XML body naming a path is refused.
     if isinstance(value, ReceivedFile):

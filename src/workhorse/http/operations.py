@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from workhorse.container import Container
+from workhorse.store.api_keys import ApiKeyRecord
 
 
 @dataclass(frozen=True)
@@ -27,5 +28,5 @@ class Operation:
     """The REST route it mirrors, for documentation."""
     request: type[BaseModel]
     response: type[BaseModel]
-    run: Callable[[Container, Any], Awaitable[BaseModel]]
-    """Runs a validated ``request`` and returns the ``response`` model."""
+    run: Callable[[Container, ApiKeyRecord, Any], Awaitable[BaseModel]]
+    """Runs a validated ``request`` for a caller and returns the ``response`` model."""

@@ -102,7 +102,9 @@ class _SchemaWriter:
             element.set("type", f"tns:{name}")
             return
         kind = schema.get("type")
-        if kind in _SCALARS:
+        if kind == "string" and schema.get("format") == "base64":
+            element.set("type", "xsd:base64Binary")
+        elif kind in _SCALARS:
             element.set("type", _SCALARS[kind])
         elif "const" in schema or "enum" in schema:
             element.set("type", "xsd:string")

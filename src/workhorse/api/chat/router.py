@@ -15,11 +15,14 @@ from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEResponse
+from workhorse.store.api_keys import ApiKeyRecord
 
 router = APIRouter(tags=["chat"])
 
 
-async def _create_whole(container: Container, body: ChatCompletionRequest) -> ChatCompletion:
+async def _create_whole(
+    container: Container, _caller: ApiKeyRecord, body: ChatCompletionRequest
+) -> ChatCompletion:
     not_streamable(body.stream)
     return await service.complete(container, body)
 

@@ -13,11 +13,14 @@ from workhorse.errors import UnsupportedParameter
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ModelsDep
 from workhorse.http.operations import Operation
+from workhorse.store.api_keys import ApiKeyRecord
 
 router = APIRouter(tags=["embeddings"])
 
 
-async def _create_floats(container: Container, body: EmbeddingRequest) -> EmbeddingList:
+async def _create_floats(
+    container: Container, _caller: ApiKeyRecord, body: EmbeddingRequest
+) -> EmbeddingList:
     if body.encoding_format != "float":
         raise UnsupportedParameter(
             "SOAP carries vectors as numbers: use encoding_format float",

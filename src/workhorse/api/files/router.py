@@ -9,17 +9,36 @@ from fastapi.responses import FileResponse
 
 from workhorse.api.files import service
 from workhorse.api.files.schemas import (
+    FileCreateInline,
     FileCreateRequest,
     FileDeleted,
     FileList,
     FileListQuery,
     FileObject,
 )
+from workhorse.container import Container
 from workhorse.http.auth import ApiKeyDep
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
+from workhorse.http.operations import Operation
+from workhorse.store.api_keys import ApiKeyRecord
 
 router = APIRouter(tags=["files"])
+
+
+async def _create_inline(
+    container: Container, caller: ApiKeyRecord, body: FileCreateInline
+) -> FileObject:
+    return await service.create_inline(container, caller.id, body)
+
+
+CREATE_FILE = Operation(
+    name="CreateFile",
+    path="/v1/files",
+    request=FileCreateInline,
+    response=FileObject,
+    run=_create_inline,
+)
 # Far above the JSON cap: the multipart reader streams files to disk as they arrive.
 UPLOAD_LIMIT = 8 * 1024**3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
 
 from workhorse.http.multipart import UploadedFile
 
@@ -17,6 +17,17 @@ class FileCreateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     file: UploadedFile
+    purpose: Purpose
+
+
+class FileCreateInline(BaseModel):
+    """A file upload with its bytes inline, base64-encoded (for SOAP, where a body has no
+    file parts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=512)
+    content: Base64Bytes
     purpose: Purpose
 
 

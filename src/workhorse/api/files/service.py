@@ -5,9 +5,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from workhorse.api.files.schemas import FileCreateRequest, FileList, FileListQuery, FileObject
+from workhorse.api.files.schemas import (
+    FileCreateInline,
+    FileCreateRequest,
+    FileList,
+    FileListQuery,
+    FileObject,
+)
 from workhorse.container import Container
 from workhorse.errors import NotFound
+from workhorse.http.multipart import ReceivedFile, write_upload
 from workhorse.store.files import FileRecord
 
 
@@ -22,15 +29,31 @@ def to_object(record: FileRecord) -> FileObject:
     )
 
 
-async def create(container: Container, owner: str, request: FileCreateRequest) -> FileObject:
-    """Store an uploaded file; the same content and purpose again returns the same file."""
-    upload = request.file
+async def _keep(
+    container: Container, owner: str, purpose: str, filename: str | None, upload: ReceivedFile
+) -> FileObject:
     await asyncio.to_thread(container.blobs.adopt, upload.path, upload.sha256)
-    filename = Path(upload.filename or "upload").name or "upload"
+    name = Path(filename or "upload").name or "upload"
     record, _created = await container.files.create(
-        owner, request.purpose, filename[:512], upload.size, upload.sha256
+        owner, purpose, name[:512], upload.size, upload.sha256
     )
     return to_object(record)
+
+
+async def create(container: Container, owner: str, request: FileCreateRequest) -> FileObject:
+    """Store an uploaded file; the same content and purpose again returns the same file."""
+    return await _keep(container, owner, request.purpose, request.file.filename, request.file)
+
+
+async def create_inline(container: Container, owner: str, request: FileCreateInline) -> FileObject:
+    """Store a file whose bytes came inline (SOAP)."""
+    upload = await asyncio.to_thread(
+        write_upload, container.settings.data_dir / "tmp" / "uploads", request.content
+    )
+    try:
+        return await _keep(container, owner, request.purpose, request.filename, upload)
+    finally:
+        upload.path.unlink(missing_ok=True)
 
 
 async def get(container: Container, owner: str, file_id: str) -> FileRecord:

@@ -52,7 +52,7 @@ def soap_router(operations: list[Operation]) -> APIRouter:
             await claim_idempotency_key(
                 request, api_key, {"operation": operation.name, **body.model_dump(mode="json")}
             )
-            result = await operation.run(container, body)
+            result = await operation.run(container, api_key, body)
         except WorkhorseError as exc:
             return fault_response(version, exc)
         return result_response(version, operation.name, result.model_dump(mode="json"))
