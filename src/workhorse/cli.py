@@ -81,8 +81,11 @@ def serve(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = _settings(host=host, port=port, data_dir=data_dir)
     configure_logging(settings.log_level)
+    from workhorse.http.protocol import EnvelopeHttpToolsProtocol
+
     uvicorn.run(
         create_app(settings),
+        http=EnvelopeHttpToolsProtocol,
         host=settings.host,
         port=settings.port,
         log_config=None,
