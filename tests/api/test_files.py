@@ -121,3 +121,40 @@ def test_one_gib_upload_keeps_server_memory_flat(server: Server) -> None:
     assert stored.stat().st_size == size
     assert peak - baseline < 64 * 1024**2, f"RSS grew by {(peak - baseline) / 1024**2:.1f} MiB"
     httpx.delete(server.v1 + f"/files/{response.json()['id']}", headers=server.headers())
+
+
+def test_the_same_upload_in_every_format_is_the_same_file(server: Server) -> None:
+    import base64
+
+    content = b"every format " + uuid.uuid4().bytes
+    encoded = base64.b64encode(content).decode()
+    url, headers = server.v1 + "/files", server.headers()
+    as_multipart = httpx.post(
+        url, headers=headers, files={"file": ("f.txt", content), "purpose": (None, "user_data")}
+    )
+    as_json = httpx.post(
+        url,
+        headers=headers,
+        json={"filename": "f.txt", "content": encoded, "purpose": "user_data"},
+    )
+    as_form = httpx.post(
+        url, headers=headers, data={"filename": "f.txt", "content": encoded, "purpose": "user_data"}
+    )
+    as_xml = httpx.post(
+        url,
+        headers={**headers, "content-type": "application/xml"},
+        content=f"<request><filename>f.txt</filename><content>{encoded}</content>"
+        "<purpose>user_data</purpose></request>".encode(),
+    )
+    answers = [r.json() for r in (as_multipart, as_json, as_form, as_xml)]
+    assert all(r.status_code == 200 for r in (as_multipart, as_json, as_form, as_xml)), answers
+    assert answers[0]["bytes"] == len(content)
+    assert answers[0] == answers[1] == answers[2] == answers[3]
+
+
+def test_upload_needs_exactly_one_source(server: Server) -> None:
+    response = httpx.post(
+        server.v1 + "/files", headers=server.headers(), json={"purpose": "assistants"}
+    )
+    assert response.status_code == 400
+    assert "file" in response.json()["error"]["message"]

@@ -103,15 +103,17 @@ async def decode_fields(
     """The request's fields as plain values, whatever the content type."""
     settings = get_container(request).settings
     kind = media_type(request)
+    # Only multipart streams to disk; bodies decoded in memory keep the global cap.
+    in_memory = min(limit, settings.max_body_bytes)
     if kind == JSON:
-        data = parse_json(await read_body(request, limit, settings))
+        data = parse_json(await read_body(request, in_memory, settings))
         if not isinstance(data, dict):
             raise InvalidRequest("body must be a JSON object", code="invalid_json")
         return data, None
     if kind == FORM:
-        return parse_urlencoded(await read_body(request, limit, settings)), None
+        return parse_urlencoded(await read_body(request, in_memory, settings)), None
     if kind in XML_TYPES:
-        return parse_xml(await read_body(request, limit, settings)), None
+        return parse_xml(await read_body(request, in_memory, settings)), None
     if kind == MULTIPART:
         reader = MultipartReader(
             request.headers["content-type"],

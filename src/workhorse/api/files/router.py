@@ -29,7 +29,9 @@ router = APIRouter(tags=["files"])
 async def _create_inline(
     container: Container, caller: ApiKeyRecord, body: FileCreateInline
 ) -> FileObject:
-    return await service.create_inline(container, caller.id, body)
+    return await service.create_inline(
+        container, caller.id, body.filename, body.content, body.purpose
+    )
 
 
 CREATE_FILE = Operation(

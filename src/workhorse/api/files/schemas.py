@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, model_validator
 
 from workhorse.http.multipart import UploadedFile
 
@@ -12,12 +12,26 @@ Purpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "ev
 
 
 class FileCreateRequest(BaseModel):
-    """A file upload (multipart/form-data only: ``file`` is a file part)."""
+    """A file upload: a ``file`` part (multipart/form-data), or, in any body format, the
+    bytes as base64 ``content`` with a ``filename``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    file: UploadedFile
+    file: UploadedFile | None = None
+    content: Base64Bytes | None = None
+    filename: str | None = Field(default=None, min_length=1, max_length=512)
     purpose: Purpose
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FileCreateRequest:
+        if (self.file is None) == (self.content is None):
+            raise ValueError(
+                "send the bytes either as a 'file' part (multipart/form-data) or as base64 "
+                "'content' with a 'filename'"
+            )
+        if self.content is not None and self.filename is None:
+            raise ValueError("'filename' is required with 'content'")
+        return self
 
 
 class FileCreateInline(BaseModel):

@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 from workhorse.api.files.schemas import (
-    FileCreateInline,
     FileCreateRequest,
     FileList,
     FileListQuery,
@@ -42,16 +41,23 @@ async def _keep(
 
 async def create(container: Container, owner: str, request: FileCreateRequest) -> FileObject:
     """Store an uploaded file; the same content and purpose again returns the same file."""
-    return await _keep(container, owner, request.purpose, request.file.filename, request.file)
+    if request.file is not None:
+        return await _keep(container, owner, request.purpose, request.file.filename, request.file)
+    assert request.content is not None  # the model requires one of the two
+    return await create_inline(
+        container, owner, request.filename or "upload", request.content, request.purpose
+    )
 
 
-async def create_inline(container: Container, owner: str, request: FileCreateInline) -> FileObject:
-    """Store a file whose bytes came inline (SOAP)."""
+async def create_inline(
+    container: Container, owner: str, filename: str, content: bytes, purpose: str
+) -> FileObject:
+    """Store a file whose bytes came inline (base64 in JSON, a form, XML or SOAP)."""
     upload = await asyncio.to_thread(
-        write_upload, container.settings.data_dir / "tmp" / "uploads", request.content
+        write_upload, container.settings.data_dir / "tmp" / "uploads", content
     )
     try:
-        return await _keep(container, owner, request.purpose, request.filename, upload)
+        return await _keep(container, owner, purpose, filename, upload)
     finally:
         upload.path.unlink(missing_ok=True)
 
