@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse, Response
 
 from workhorse.api.chat import service
 from workhorse.api.chat.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
-from workhorse.api.soap.router import not_streamable
 from workhorse.container import Container
+from workhorse.errors import InvalidRequest
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
@@ -20,10 +20,15 @@ from workhorse.store.api_keys import ApiKeyRecord
 router = APIRouter(tags=["chat"])
 
 
+def _not_streamable(stream: bool) -> None:
+    if stream:
+        raise InvalidRequest("stream is not available over SOAP", param="stream")
+
+
 async def _create_whole(
     container: Container, _caller: ApiKeyRecord, body: ChatCompletionRequest
 ) -> ChatCompletion:
-    not_streamable(body.stream)
+    _not_streamable(body.stream)
     return await service.complete(container, body)
 
 

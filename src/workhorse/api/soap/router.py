@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from workhorse.errors import InvalidRequest, NotFound, WorkhorseError
+from workhorse.errors import NotFound, WorkhorseError
 from workhorse.http.auth import ApiKeyDep
 from workhorse.http.bodies import read_body
 from workhorse.http.deps import ContainerDep
@@ -58,9 +58,3 @@ def soap_router(operations: list[Operation]) -> APIRouter:
         return result_response(version, operation.name, result.model_dump(mode="json"))
 
     return router
-
-
-def not_streamable(stream: bool) -> None:
-    """SOAP answers whole: refuse ``stream: true``."""
-    if stream:
-        raise InvalidRequest("stream is not available over SOAP", param="stream")
