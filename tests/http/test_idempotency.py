@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -99,24 +98,23 @@ def test_keys_are_scoped_to_the_path(server: Server) -> None:
 
 def test_same_key_while_running_is_409_with_retry_after(server: Server) -> None:
     key = str(uuid.uuid4())
-    long = {**CHAT, "max_tokens": 200, "messages": [{"role": "user", "content": "Write an essay."}]}
-    started = threading.Event()
-    results: list[httpx.Response] = []
-
-    def first() -> None:
-        started.set()
-        results.append(post(server, key, long))
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    started.wait()
-    time.sleep(0.3)  # let the first request claim the key (it is then busy for seconds)
-    second = post(server, key, long)
-    thread.join(120)
-    assert second.status_code == 409
-    assert second.headers["retry-after"]
-    assert second.json()["error"]["code"] == "idempotency_key_in_progress"
-    assert results[0].status_code == 200
+    long = {
+        **CHAT,
+        "max_tokens": 200,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Write an essay."}],
+    }
+    headers = {**server.headers(), "Idempotency-Key": key}
+    with httpx.stream(
+        "POST", server.v1 + "/chat/completions", json=long, headers=headers, timeout=120
+    ) as first:
+        lines = first.iter_lines()
+        assert next(lines).startswith("data: ")  # claimed and generating
+        second = post(server, key, long)
+        assert second.status_code == 409
+        assert second.headers["retry-after"]
+        assert second.json()["error"]["code"] == "idempotency_key_in_progress"
+        assert "data: [DONE]" in list(lines)  # the first one still finishes
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "caf\u00e9"])
