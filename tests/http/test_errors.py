@@ -8,7 +8,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from tests.servers import Server
+from tests.servers import Server, wait_for
 
 CHAT = {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -99,8 +99,6 @@ def test_access_log_has_one_json_line_per_request(server: Server) -> None:
             if request_id in line and line.startswith("{"):
                 found.append(json.loads(line))
         return found
-
-    from tests.servers import wait_for
 
     wait_for(lambda: bool(lines()), timeout=5, what="the access-log line")
     (entry,) = lines()

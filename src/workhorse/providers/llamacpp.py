@@ -121,10 +121,6 @@ class LlamaCppChatModel:
         await generation.wait_started()
         return generation
 
-    def count_tokens(self, params: GenerationParams) -> int:
-        """Prompt tokens ``params.messages`` take once formatted (thread-safe: no decode)."""
-        return len(self._tokenize_prompt(params))
-
     def _tokenize_prompt(self, params: GenerationParams) -> list[int]:
         assert self._formatter is not None, "model not loaded"
         messages: Any = [{"role": m.role, "content": m.content} for m in params.messages]

@@ -49,7 +49,6 @@ class ModelCard:
     id: str
     owned_by: str
     created: int
-    kind: str
 
 
 class ModelRegistry:
@@ -158,8 +157,8 @@ class ModelRegistry:
 
     def cards(self) -> list[ModelCard]:
         """Every model, chat models first."""
-        return [ModelCard(m.id, m.owned_by, m.created, "chat") for m in self._chat.values()] + [
-            ModelCard(e.id, e.owned_by, e.created, "embedding") for e in self._embedders.values()
+        return [ModelCard(m.id, m.owned_by, m.created) for m in self._chat.values()] + [
+            ModelCard(e.id, e.owned_by, e.created) for e in self._embedders.values()
         ]
 
     async def aclose(self) -> None:
