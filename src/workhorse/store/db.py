@@ -7,8 +7,10 @@ migrations over the equivalent synchronous driver.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -59,11 +61,12 @@ def sync_url(url: str) -> URL:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL is a property of the file, set once by ``migrate``: switching it here would
+    # take a lock that a process's first connections contend for.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
@@ -148,3 +151,6 @@ def migrate(url: str) -> None:
     )
     config.attributes["url"] = target
     command.upgrade(config, "head")
+    if target.get_backend_name() == "sqlite" and target.database:
+        with closing(sqlite3.connect(target.database, timeout=10)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
