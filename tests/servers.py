@@ -100,10 +100,16 @@ def workhorse_env(data_dir: Path, database_url: str | None, **extra: str) -> dic
 
 @contextmanager
 def run_workhorse(
-    tmp: Path, database_url: str | None = None, *, ready: bool = True, **extra: str
+    tmp: Path,
+    database_url: str | None = None,
+    *,
+    ready: bool = True,
+    data_dir: Path | None = None,
+    **extra: str,
 ) -> Iterator[Server]:
-    """Start ``workhorse serve`` on a free port and stop it afterwards."""
-    data_dir = tmp / f"data-{uuid.uuid4().hex[:8]}"
+    """Start ``workhorse serve`` on a free port and stop it afterwards (``data_dir``: reuse
+    the state of an earlier server)."""
+    data_dir = data_dir or tmp / f"data-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = workhorse_env(data_dir, database_url, **extra)
     log_path = tmp / f"workhorse-{port}.log"

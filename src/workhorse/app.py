@@ -19,12 +19,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from workhorse import __version__
 from workhorse.api.chat.router import CREATE_CHAT_COMPLETION
 from workhorse.api.chat.router import router as chat_router
+from workhorse.api.conversations.router import CREATE_CONVERSATION
+from workhorse.api.conversations.router import router as conversations_router
 from workhorse.api.embeddings.router import CREATE_EMBEDDINGS
 from workhorse.api.embeddings.router import router as embeddings_router
 from workhorse.api.files.router import CREATE_FILE
 from workhorse.api.files.router import router as files_router
 from workhorse.api.health.router import router as health_router
+from workhorse.api.messages.router import CREATE_MESSAGE
+from workhorse.api.messages.router import router as messages_router
 from workhorse.api.models.router import router as models_router
+from workhorse.api.responses.router import CREATE_RESPONSE
+from workhorse.api.responses.router import router as responses_router
+from workhorse.api.responses.runner import ResponseRunner
 from workhorse.api.soap.router import soap_router
 from workhorse.config import Settings
 from workhorse.container import Container
@@ -38,9 +45,11 @@ from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
+from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import migrate, open_database
 from workhorse.store.files import FileStore
 from workhorse.store.idempotency import IdempotencyStore
+from workhorse.store.responses import ResponseStore
 
 log = logging.getLogger("workhorse")
 
@@ -90,6 +99,8 @@ async def _on_replay(_request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings) -> FastAPI:
     """Build the app and its services; the lifespan opens the database and loads models."""
     db = open_database(settings.resolved_database_url())
+    models, metrics = ModelRegistry(settings), Metrics()
+    responses = ResponseStore(db, lease=timedelta(seconds=settings.response_lease_s))
     container = Container(
         settings=settings,
         db=db,
@@ -100,9 +111,18 @@ def create_app(settings: Settings) -> FastAPI:
             lease=timedelta(seconds=settings.idempotency_lease_s),
         ),
         files=FileStore(db),
+        conversations=ConversationStore(db),
         blobs=BlobStore(settings.data_dir / "blobs"),
-        models=ModelRegistry(settings),
-        metrics=Metrics(),
+        models=models,
+        metrics=metrics,
+        responses=responses,
+        runner=ResponseRunner(
+            responses,
+            ConversationStore(db),
+            models,
+            metrics,
+            max_attempts=settings.response_max_attempts,
+        ),
     )
 
     @asynccontextmanager
@@ -111,12 +131,14 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(migrate, settings.resolved_database_url())
         await _bootstrap_key(container)
         container.models.start_loading()
+        container.runner.start_sweeping()
         purge = asyncio.create_task(_purge_expired(container), name="purge-idempotency")
         log.info("ready to serve", extra={"models": [c.id for c in container.models.cards()]})
         try:
             yield
         finally:
             purge.cancel()
+            await container.runner.aclose()
             await container.models.aclose()
             await container.db.dispose()
 
@@ -138,12 +160,31 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-    for router in (chat_router, embeddings_router, files_router, models_router):
+    for router in (
+        chat_router,
+        conversations_router,
+        embeddings_router,
+        files_router,
+        messages_router,
+        models_router,
+        responses_router,
+    ):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
     # Every create operation is also a SOAP operation; later features append theirs.
-    app.include_router(soap_router([CREATE_CHAT_COMPLETION, CREATE_EMBEDDINGS, CREATE_FILE]))
+    app.include_router(
+        soap_router(
+            [
+                CREATE_CHAT_COMPLETION,
+                CREATE_EMBEDDINGS,
+                CREATE_FILE,
+                CREATE_CONVERSATION,
+                CREATE_MESSAGE,
+                CREATE_RESPONSE,
+            ]
+        )
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

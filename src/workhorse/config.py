@@ -141,6 +141,14 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(default=512, ge=1)
     """Tokens generated when a request sets no ``max_tokens``."""
 
+    response_lease_s: float = Field(default=30.0, gt=0)
+    """Seconds a process holds a generating response without renewing its lease; after
+    that, another process settles it (foreground: incomplete) or continues it
+    (background)."""
+
+    response_max_attempts: int = Field(default=3, ge=1)
+    """Times a background response is started before an interruption fails it."""
+
     @field_validator("database_url")
     @classmethod
     def _no_blank_url(cls, value: str | None) -> str | None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workhorse.api.responses.runner import ResponseRunner
 from workhorse.config import Settings
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
+from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import Database
 from workhorse.store.files import FileStore
 from workhorse.store.idempotency import IdempotencyStore
+from workhorse.store.responses import ResponseStore
 
 
 @dataclass
@@ -23,6 +26,9 @@ class Container:
     keys: ApiKeyStore
     idempotency: IdempotencyStore
     files: FileStore
+    conversations: ConversationStore
     blobs: BlobStore
     models: ModelRegistry
     metrics: Metrics
+    responses: ResponseStore
+    runner: ResponseRunner

@@ -22,12 +22,28 @@
 
 Third-party errors are translated where they enter (``raise X(...) from exc``); the one
 handler in ``http.errors`` renders any of these as the OpenAI envelope
-``{"error": {"message", "type", "param", "code"}}``.
+``{"error": {"message", "type", "param", "code"}}``, or on the Anthropic Messages routes
+as Anthropic's ``{"type": "error", "error": {"type", "message"}, "request_id"}``, the
+type chosen by status (``ANTHROPIC_ERROR_TYPES``; other 4xx are
+``invalid_request_error``, other 5xx ``api_error``).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+ANTHROPIC_ERROR_TYPES: dict[int, str] = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    # Anthropic says overloaded with 529; a model still loading is the same "try again
+    # later" (Retry-After is sent), under the standard status.
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+"""Anthropic error type by HTTP status, for statuses other than generic 4xx / 5xx."""
 
 
 class WorkhorseError(Exception):
@@ -60,6 +76,19 @@ class WorkhorseError(Exception):
                 "param": self.param,
                 "code": self.code,
             }
+        }
+
+    def to_anthropic_dict(self, request_id: str | None) -> dict[str, object]:
+        """Anthropic's error envelope, for the Messages API routes."""
+        default = "invalid_request_error" if self.status < 500 else "api_error"
+        message = self.message
+        if self.param and self.param not in message:
+            # Anthropic's envelope has no param field: the message names it instead.
+            message = f"{self.param}: {message}"
+        return {
+            "type": "error",
+            "error": {"type": ANTHROPIC_ERROR_TYPES.get(self.status, default), "message": message},
+            "request_id": request_id,
         }
 
 

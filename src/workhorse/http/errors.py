@@ -1,4 +1,8 @@
-"""The one place errors become responses: the OpenAI envelope with the right status."""
+"""The one place errors become responses: the right envelope with the right status.
+
+The envelope follows the API a path belongs to: a SOAP Fault on ``/soap``, Anthropic's
+error object on ``/v1/messages`` and below, the OpenAI envelope everywhere else.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from workhorse.errors import (
 from workhorse.http.soap import fault_response, version_of
 
 SOAP_PATH = "/soap"
+ANTHROPIC_PATH = "/v1/messages"
 
 # pydantic names the branch of a union it tried ("str", "list[TextPart]", ...); a client
 # wants the field path only.
@@ -32,7 +37,11 @@ def param_path(loc: Sequence[int | str]) -> str | None:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in _TYPE_LABELS or any(c in part for c in "[(") or part.startswith("function-"):
+        elif (
+            part in _TYPE_LABELS
+            or any(c in part for c in "[(")
+            or part.startswith(("function-", "tag:"))
+        ):
             continue
         else:
             path += f".{part}" if path else part
@@ -41,7 +50,12 @@ def param_path(loc: Sequence[int | str]) -> str | None:
 
 def validation_error(errors: Sequence[Any], *, skip: int = 0) -> InvalidRequest:
     """The first pydantic error as a 400 naming its field."""
-    first = errors[0]
+    # A union reports one error per member; the deepest one says what the client meant.
+    head = tuple(errors[0].get("loc", ()))[: skip + 1]
+    first = max(
+        (e for e in errors if tuple(e.get("loc", ()))[: skip + 1] == head),
+        key=lambda e: len(param_path(tuple(e.get("loc", ()))[skip:]) or ""),
+    )
     param = param_path(tuple(first.get("loc", ()))[skip:])
     message = first.get("msg", "invalid value")
     if first.get("type") == "extra_forbidden":
@@ -51,11 +65,28 @@ def validation_error(errors: Sequence[Any], *, skip: int = 0) -> InvalidRequest:
     return InvalidRequest(message, param=param, code="invalid_value")
 
 
+def is_anthropic_path(path: str) -> bool:
+    """Whether ``path`` belongs to the Anthropic Messages API."""
+    return path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/")
+
+
+def error_body(exc: WorkhorseError, path: str, request_id: str | None) -> dict[str, object]:
+    """The JSON error envelope for ``path``: Anthropic's on its routes, else OpenAI's."""
+    if is_anthropic_path(path):
+        return exc.to_anthropic_dict(request_id)
+    return exc.to_dict()
+
+
 def render(exc: WorkhorseError, request: Request | None = None) -> Response:
-    """The response for an error: a SOAP Fault on /soap, else the OpenAI envelope."""
-    if request is not None and request.url.path == SOAP_PATH:
+    """The response for an error: a SOAP Fault on /soap, else the path's JSON envelope."""
+    if request is None:
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+    path = request.url.path
+    if path == SOAP_PATH:
         return fault_response(version_of(request.headers.get("content-type")), exc)
-    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+    request_id = getattr(request.state, "request_id", None)
+    body = error_body(exc, path, request_id)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -113,14 +144,32 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+ANTHROPIC_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "AnthropicError",
+    "type": "object",
+    "required": ["type", "error", "request_id"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "request_id": {"type": ["string", "null"]},
+    },
+}
+
+
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """Replace FastAPI's 422 validation responses with our 4XX/5XX error envelope."""
+    """Replace FastAPI's 422 validation responses with our 4XX/5XX error envelopes."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components["Error"] = ERROR_SCHEMA
-    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    for operations in schema.get("paths", {}).values():
+    components["AnthropicError"] = ANTHROPIC_ERROR_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        name = "AnthropicError" if is_anthropic_path(path) else "Error"
+        envelope = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)

@@ -17,6 +17,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workhorse.errors import WorkhorseError
+from workhorse.http.errors import error_body
 from workhorse.obs.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -94,7 +95,7 @@ class RequestContextMiddleware:
                 extra={"request_id": request_id, "path": scope.get("path")},
             )
             if counts["status"] == 0:
-                await self._send_500(tagging_send, request_id)
+                await self._send_500(tagging_send, request_id, str(scope.get("path", "")))
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
@@ -121,9 +122,9 @@ class RequestContextMiddleware:
                 )
 
     @staticmethod
-    async def _send_500(send: Send, request_id: str) -> None:
+    async def _send_500(send: Send, request_id: str, path: str) -> None:
         error = WorkhorseError(f"internal error; quote request id {request_id} when reporting it")
-        body = json.dumps(error.to_dict()).encode()
+        body = json.dumps(error_body(error, path, request_id)).encode()
         await send(
             {
                 "type": "http.response.start",

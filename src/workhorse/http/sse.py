@@ -8,23 +8,40 @@ always closed, so a model generating for a vanished client stops within a token.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 
-def sse_event(data: str) -> bytes:
+@dataclass(frozen=True)
+class SSEEvent:
+    """One event: its payload, and optionally its name and id (for ``Last-Event-ID``)."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+
+
+def sse_event(item: str | SSEEvent) -> bytes:
     """One event with a single-line ``data`` field (JSON never contains raw newlines)."""
-    return f"data: {data}\n\n".encode()
+    if isinstance(item, str):
+        return f"data: {item}\n\n".encode()
+    head = f"event: {item.event}\n" if item.event else ""
+    if item.id is not None:
+        head += f"id: {item.id}\n"
+    return f"{head}data: {item.data}\n\n".encode()
 
 
 class SSEResponse(Response):
-    """A ``text/event-stream`` response over an async iterator of event payloads."""
+    """A ``text/event-stream`` response over an async iterator of events."""
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[str], headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, events: AsyncIterator[str | SSEEvent], headers: dict[str, str] | None = None
+    ) -> None:
         # Not Response.__init__: a body-less Response would announce Content-Length: 0.
         self.status_code = 200
         self.background = None

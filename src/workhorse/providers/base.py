@@ -12,16 +12,37 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length"]
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call of a function tool: which function, with which JSON arguments."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, object] | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One turn of a conversation, as plain text."""
+    """One turn of a conversation: text, tool calls made (assistant), or a tool's result."""
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +53,8 @@ class GenerationParams:
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
+    """Sample from the k likeliest tokens only (0: no limit)."""
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     json_mode: bool = False
@@ -40,6 +63,15 @@ class GenerationParams:
     user: str | None = None
     incremental: bool = True
     """False when the caller only wants the whole answer (lets an upstream skip streaming)."""
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: str | dict[str, object] | None = None
+    """``auto``, ``none``, ``required`` or ``{"type": "function", "name": ...}``."""
+    assistant_prefix: str = ""
+    """Text the answer already starts with: the model continues it (resumed generations)."""
+
+    def uses_tools(self) -> bool:
+        """Whether this request needs a model that understands tools."""
+        return bool(self.tools) or any(m.tool_calls or m.role == "tool" for m in self.messages)
 
 
 @dataclass(frozen=True)
@@ -50,19 +82,39 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ToolCallDone:
+    """A complete tool call made by the model."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True)
 class Finish:
     """The end of a generation, with its token accounting."""
 
     finish_reason: FinishReason
     prompt_tokens: int
     completion_tokens: int
+    stop_sequence: str | None = None
+    """The stop sequence that ended the text, when one did and the model says which."""
 
 
-GenerationEvent = TextDelta | Finish
+GenerationEvent = TextDelta | ToolCallDone | Finish
 
 
 class Generation(Protocol):
-    """A generation in progress; iterate it for events, close it to stop early."""
+    """A generation in progress; iterate it for events, close it to stop early.
+
+    ``prompt_tokens`` and ``completion_tokens`` are the counts so far (the prompt's may
+    be 0 until the end where the model reports it late), so a generation stopped early
+    can still be accounted for.
+    """
+
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def completion_tokens(self) -> int: ...
 
     def __aiter__(self) -> AsyncIterator[GenerationEvent]: ...
 
@@ -76,9 +128,16 @@ class ChatModel(Protocol):
     id: str
     owned_by: str
     created: int
+    context_window: int | None
+    """Tokens of prompt and answer together, when known (local models)."""
+    supports_tools: bool
 
     async def start(self, params: GenerationParams) -> Generation:
         """Queue and validate ``params``; raise a WorkhorseError if they cannot run."""
+        ...
+
+    async def count_tokens(self, messages: list[ChatMessage]) -> int:
+        """Prompt tokens ``messages`` take on this model, chat template included."""
         ...
 
     async def aclose(self) -> None:

@@ -16,15 +16,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from threading import Event
 from typing import Any
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
-from workhorse.errors import ContextLengthExceeded, WorkhorseError
+from workhorse.errors import ContextLengthExceeded, UnsupportedParameter, WorkhorseError
 from workhorse.providers.base import (
+    ChatMessage,
     Finish,
     FinishReason,
     Generation,
@@ -38,6 +38,7 @@ from workhorse.providers.threaded import STARTED, ThreadedGeneration
 # Sampling defaults when a request leaves them out (those of llama.cpp's own server).
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.95
+DEFAULT_TOP_K = 40  # llama-cpp-python's own default
 
 
 class ModelLoadError(WorkhorseError):
@@ -68,6 +69,8 @@ class LlamaCppChatModel:
         self.created = int(path.stat().st_mtime) if path.exists() else int(time.time())
         self.path = path
         self.n_ctx = n_ctx
+        self.context_window: int | None = n_ctx
+        self.supports_tools = False
         self._n_threads = n_threads or os.cpu_count() or 1
         self._default_max_tokens = default_max_tokens
         self._runner = runner
@@ -100,6 +103,12 @@ class LlamaCppChatModel:
 
     async def start(self, params: GenerationParams) -> Generation:
         """Queue the generation and wait until it has started."""
+        if params.uses_tools():
+            raise UnsupportedParameter(
+                f"the model {self.id!r} does not support tools; use a model served by an "
+                "upstream that does",
+                param="tools",
+            )
         generation = ThreadedGeneration(asyncio.get_running_loop())
 
         def job() -> None:
@@ -107,8 +116,9 @@ class LlamaCppChatModel:
                 return
             try:
                 prepared = self._prepare(params)
+                generation.prompt_tokens = len(prepared.tokens)
                 generation.emit(STARTED)
-                for event in self._generate(params, prepared, generation.cancelled):
+                for event in self._generate(params, prepared, generation):
                     generation.emit(event)
             except WorkhorseError as exc:
                 generation.emit(exc)
@@ -121,10 +131,19 @@ class LlamaCppChatModel:
         await generation.wait_started()
         return generation
 
+    async def count_tokens(self, messages: list[ChatMessage]) -> int:
+        """Prompt tokens of ``messages`` (tokenizing only reads the vocabulary, so it runs
+        beside a generation rather than waiting behind it)."""
+        if any(m.tool_calls or m.role == "tool" for m in messages):
+            raise UnsupportedParameter(f"the model {self.id!r} does not support tools")
+        params = GenerationParams(messages=messages)
+        return len(await asyncio.to_thread(self._tokenize_prompt, params))
+
     def _tokenize_prompt(self, params: GenerationParams) -> list[int]:
-        assert self._formatter is not None, "model not loaded"
+        if self._formatter is None:
+            raise WorkhorseError(f"model {self.id!r} is not loaded")
         messages: Any = [{"role": m.role, "content": m.content} for m in params.messages]
-        prompt = self._formatter(messages=messages).prompt
+        prompt = self._formatter(messages=messages).prompt + params.assistant_prefix
         tokens: list[int] = self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         return tokens
 
@@ -148,8 +167,9 @@ class LlamaCppChatModel:
         return _Prepared(tokens, params.max_tokens)
 
     def _generate(
-        self, params: GenerationParams, prepared: _Prepared, cancelled: Event
+        self, params: GenerationParams, prepared: _Prepared, generation: ThreadedGeneration
     ) -> Iterator[GenerationEvent]:
+        cancelled = generation.cancelled
         llm = self._llm
         if params.seed is not None:
             # A seed promises the same answer to the same request. Reusing the KV cache of
@@ -168,6 +188,7 @@ class LlamaCppChatModel:
             prepared.tokens,
             temp=temperature,
             top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
+            top_k=DEFAULT_TOP_K if params.top_k is None else params.top_k,
             frequency_penalty=params.frequency_penalty,
             presence_penalty=params.presence_penalty,
             grammar=grammar,
@@ -180,6 +201,7 @@ class LlamaCppChatModel:
                     finish = "stop"
                     break
                 generated += 1
+                generation.completion_tokens = generated
                 text, hit = stops.feed(decoder.decode(llm.detokenize([token])))
                 if text:
                     yield TextDelta(text)
@@ -194,7 +216,7 @@ class LlamaCppChatModel:
             tail, _ = stops.feed(decoder.decode(b"", final=True), final=True)
             if tail:
                 yield TextDelta(tail)
-        yield Finish(finish, len(prepared.tokens), generated)
+        yield Finish(finish, len(prepared.tokens), generated, stops.hit)
 
     async def aclose(self) -> None:
         """Free the model."""
@@ -217,16 +239,17 @@ class _StopMatcher:
     def __init__(self, stops: list[str]) -> None:
         self._stops = stops
         self._pending = ""
-        self.hit = False
+        self.hit: str | None = None
+        """The stop sequence found, once one is."""
 
     def feed(self, text: str, *, final: bool = False) -> tuple[str, bool]:
         """Text safe to emit now, and whether a stop sequence was reached."""
         if not self._stops:
             return text, False
         buffer = self._pending + text
-        cut = min((i for s in self._stops if (i := buffer.find(s)) >= 0), default=-1)
-        if cut >= 0:
-            self.hit = True
+        found = [(i, s) for s in self._stops if (i := buffer.find(s)) >= 0]
+        if found:
+            cut, self.hit = min(found)
             self._pending = ""
             return buffer[:cut], True
         if final:

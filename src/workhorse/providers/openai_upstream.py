@@ -18,17 +18,21 @@ from workhorse.errors import (
     InvalidRequest,
     NotFound,
     RateLimited,
+    UnsupportedParameter,
     UpstreamError,
     UpstreamTimeout,
     WorkhorseError,
 )
 from workhorse.providers.base import (
+    ChatMessage,
     Finish,
     FinishReason,
     Generation,
     GenerationEvent,
     GenerationParams,
     TextDelta,
+    ToolCall,
+    ToolCallDone,
 )
 
 _CLIENT_ERRORS: dict[int, type[WorkhorseError]] = {
@@ -63,10 +67,31 @@ class OpenAIUpstream:
         await self.client.aclose()
 
 
+def _wire_message(message: ChatMessage) -> dict[str, Any]:
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["content"] = message.content or None
+        wire["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        wire["tool_call_id"] = message.tool_call_id
+    return wire
+
+
+def _wire_tool_choice(choice: str | dict[str, object]) -> str | dict[str, object]:
+    if isinstance(choice, dict) and "name" in choice and "function" not in choice:
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return choice
+
+
 class UpstreamChatModel:
     """A model id served by an upstream."""
 
     created = 0
+    context_window: int | None = None
+    supports_tools = True
 
     def __init__(self, model_id: str, upstream: OpenAIUpstream) -> None:
         self.id = model_id
@@ -76,14 +101,35 @@ class UpstreamChatModel:
     def _body(self, params: GenerationParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.id,
-            "messages": [{"role": m.role, "content": m.content} for m in params.messages],
+            "messages": [_wire_message(m) for m in params.messages],
         }
+        if params.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        k: v
+                        for k, v in {
+                            "name": t.name,
+                            "description": t.description,
+                            "parameters": t.parameters,
+                            "strict": t.strict,
+                        }.items()
+                        if v is not None
+                    },
+                }
+                for t in params.tools
+            ]
+        if params.tool_choice is not None:
+            body["tool_choice"] = _wire_tool_choice(params.tool_choice)
         if params.incremental:
             body.update(stream=True, stream_options={"include_usage": True})
         optional = {
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
+            # Not OpenAI's, but vLLM's and llama.cpp's; OpenAI itself answers 400, relayed.
+            "top_k": params.top_k,
             "seed": params.seed,
             "stop": params.stop or None,
             "user": params.user,
@@ -96,6 +142,10 @@ class UpstreamChatModel:
 
     async def start(self, params: GenerationParams) -> Generation:
         """Open the upstream stream; raise its error before any event is produced."""
+        if params.assistant_prefix:
+            raise UnsupportedParameter(
+                f"model {self.id!r} cannot continue a partial answer (served by an upstream)"
+            )
         name = self._upstream.settings.name
         client = self._upstream.client
         request = client.build_request("POST", "chat/completions", json=self._body(params))
@@ -116,6 +166,15 @@ class UpstreamChatModel:
         if params.incremental:
             return UpstreamGeneration(name, response)
         return await _whole_answer(name, response)
+
+    async def count_tokens(self, messages: list[ChatMessage]) -> int:
+        """The upstream's own count: a one-token completion reports the prompt's usage."""
+        params = GenerationParams(messages=messages, max_tokens=1, incremental=False)
+        generation = await self.start(params)
+        async for event in generation:
+            if isinstance(event, Finish):
+                return event.prompt_tokens
+        return generation.prompt_tokens
 
     async def aclose(self) -> None:
         """Nothing to release: the upstream owns the client."""
@@ -150,6 +209,10 @@ async def _whole_answer(name: str, response: httpx.Response) -> CompletedGenerat
         answer = response.json()
         choice = answer["choices"][0]
         text = choice["message"].get("content") or ""
+        calls = [
+            ToolCallDone(ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"]))
+            for c in choice["message"].get("tool_calls") or []
+        ]
         usage = answer.get("usage") or {}
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"upstream {name!r} stopped answering") from exc
@@ -157,22 +220,37 @@ async def _whole_answer(name: str, response: httpx.Response) -> CompletedGenerat
         raise UpstreamError(f"upstream {name!r} sent an answer that is not a completion") from exc
     finally:
         await response.aclose()
-    finish: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
     return CompletedGeneration(
         [TextDelta(text)] if text else [],
+        calls,
         Finish(
-            finish,
+            _finish_reason(choice.get("finish_reason"), calls),
             int(usage.get("prompt_tokens") or 0),
             int(usage.get("completion_tokens") or 0),
+            _stop_sequence(choice),
         ),
     )
+
+
+def _finish_reason(reason: object, calls: list[ToolCallDone]) -> FinishReason:
+    if calls or reason == "tool_calls":
+        return "tool_calls"
+    return "length" if reason == "length" else "stop"
+
+
+def _stop_sequence(choice: dict[str, Any]) -> str | None:
+    # vLLM says which stop string ended the text; the OpenAI API does not.
+    stop = choice.get("stop_reason")
+    return stop if isinstance(stop, str) else None
 
 
 class CompletedGeneration:
     """A generation that already ended: replays its events."""
 
-    def __init__(self, deltas: list[TextDelta], finish: Finish) -> None:
-        self._events: list[GenerationEvent] = [*deltas, finish]
+    def __init__(self, deltas: list[TextDelta], calls: list[ToolCallDone], finish: Finish) -> None:
+        self._events: list[GenerationEvent] = [*deltas, *calls, finish]
+        self.prompt_tokens = finish.prompt_tokens
+        self.completion_tokens = finish.completion_tokens
 
     async def __aiter__(self) -> AsyncIterator[GenerationEvent]:
         for event in self._events:
@@ -188,9 +266,22 @@ class UpstreamGeneration:
     def __init__(self, name: str, response: httpx.Response) -> None:
         self._name = name
         self._response = response
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def _add_call_delta(self, delta: dict[str, Any]) -> None:
+        call = self._calls.setdefault(
+            int(delta.get("index") or 0), {"id": "", "name": "", "arguments": ""}
+        )
+        call["id"] = delta.get("id") or call["id"]
+        function = delta.get("function") or {}
+        call["name"] += function.get("name") or ""
+        call["arguments"] += function.get("arguments") or ""
 
     async def __aiter__(self) -> AsyncIterator[GenerationEvent]:
-        finish: FinishReason = "stop"
+        reason: object = "stop"
+        stop_sequence: str | None = None
         prompt_tokens = completion_tokens = pieces = 0
         try:
             async for line in self._response.aiter_lines():
@@ -203,24 +294,39 @@ class UpstreamGeneration:
                 if "error" in chunk:
                     raise UpstreamError(f"upstream {self._name!r} failed mid-stream")
                 for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
                     if text:
                         pieces += 1
+                        self.completion_tokens = pieces
                         yield TextDelta(text)
-                    if choice.get("finish_reason") == "length":
-                        finish = "length"
+                    for call_delta in delta.get("tool_calls") or []:
+                        self._add_call_delta(call_delta)
+                    if choice.get("finish_reason"):
+                        reason = choice["finish_reason"]
+                        stop_sequence = _stop_sequence(choice) or stop_sequence
                 usage = chunk.get("usage")
                 if usage:
                     prompt_tokens = int(usage.get("prompt_tokens") or 0)
                     completion_tokens = int(usage.get("completion_tokens") or 0)
+                    self.prompt_tokens = prompt_tokens
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"upstream {self._name!r} stopped answering") from exc
         except (httpx.HTTPError, ValueError) as exc:
             raise UpstreamError(f"upstream {self._name!r} broke off its stream") from exc
         finally:
             await self._response.aclose()
+        calls = [
+            ToolCallDone(ToolCall(c["id"], c["name"], c["arguments"]))
+            for _, c in sorted(self._calls.items())
+        ]
+        for call in calls:
+            yield call
         # Servers that ignore include_usage (llama.cpp's) send one token per chunk.
-        yield Finish(finish, prompt_tokens, completion_tokens or pieces)
+        self.completion_tokens = completion_tokens or pieces
+        yield Finish(
+            _finish_reason(reason, calls), prompt_tokens, self.completion_tokens, stop_sequence
+        )
 
     async def aclose(self) -> None:
         """Close the upstream connection."""

@@ -20,8 +20,13 @@ class _Started:
     """Marker: the job was validated and is generating."""
 
 
+class _Closed:
+    """Marker: the generation was closed; wakes a reader waiting for the next event."""
+
+
 STARTED = _Started()
-_Item = GenerationEvent | BaseException | _Started
+_CLOSED = _Closed()
+_Item = GenerationEvent | BaseException | _Started | _Closed
 
 
 class ThreadedGeneration:
@@ -33,6 +38,9 @@ class ThreadedGeneration:
         self._future: Future[None] | None = None
         self.cancelled = threading.Event()
         self._done = False
+        # Written by the worker thread, read by the loop: plain ints, counts so far.
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
 
     def attach(self, future: Future[None]) -> None:
         """The job producing this generation's events."""
@@ -67,6 +75,8 @@ class ThreadedGeneration:
                     raise item
                 if isinstance(item, _Started):
                     continue
+                if isinstance(item, _Closed):
+                    return
                 if isinstance(item, Finish):
                     self._done = True
                 yield item
@@ -77,6 +87,8 @@ class ThreadedGeneration:
     async def aclose(self) -> None:
         """Stop the job: drop it if waiting, or make it stop at the next token."""
         self.cancelled.set()
-        self._done = True
+        if not self._done:
+            self._done = True
+            self._queue.put_nowait(_CLOSED)
         if self._future is not None:
             self._future.cancel()

@@ -83,7 +83,7 @@ async def complete(container: Container, request: ChatCompletionRequest) -> Chat
     async for event in generation:
         if isinstance(event, TextDelta):
             parts.append(event.text)
-        else:
+        elif isinstance(event, Finish):
             finish = event
     if finish is None:
         raise WorkhorseError(f"model {request.model!r} ended without finishing")
@@ -135,6 +135,8 @@ async def _chunks(generation: Generation, model: str, include_usage: bool) -> As
             if isinstance(event, TextDelta):
                 yield chunk({"content": event.text})
                 continue
+            if not isinstance(event, Finish):
+                continue  # tools are refused before a chat completion starts
             yield chunk({}, event.finish_reason)
             if include_usage:
                 usage = {

@@ -1,0 +1,175 @@
+"""Wire shapes of ``/v1/responses`` (OpenAI's Responses API)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from workhorse.api.chat.schemas import MetadataMap
+from workhorse.api.conversations.items import InputItem
+
+
+class FunctionTool(BaseModel):
+    """A function the model may call (passed to upstreams that support tools)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"]
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class FunctionChoice(BaseModel):
+    """Force a call of one function."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"]
+    name: str
+
+
+class ConversationRef(BaseModel):
+    """A conversation named by an object."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+
+
+class TextFormat(BaseModel):
+    """The output format."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text", "json_object"]
+
+
+class TextOptions(BaseModel):
+    """Options for text output."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: TextFormat | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+
+
+class StreamOptions(BaseModel):
+    """Options for streamed responses (accepted; obfuscation is never added)."""
+
+    model_config = ConfigDict(extra="forbid")
+    include_obfuscation: bool | None = None
+
+
+class ResponseCreateRequest(BaseModel):
+    """A request for a model response."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=256)
+    input: str | list[InputItem] | None = Field(default=None, max_length=4096)
+    instructions: str | None = Field(default=None, max_length=1_000_000)
+    conversation: str | ConversationRef | None = None
+    previous_response_id: str | None = Field(default=None, max_length=64)
+    store: bool = True
+    background: bool = False
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    metadata: MetadataMap | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    truncation: Literal["auto", "disabled"] = "disabled"
+    tools: list[FunctionTool] | None = Field(default=None, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | FunctionChoice | None = None
+    parallel_tool_calls: bool | None = None
+    text: TextOptions | None = None
+    include: list[str] | None = None
+    user: str | None = Field(default=None, max_length=256)
+    safety_identifier: str | None = Field(default=None, max_length=256)
+    prompt_cache_key: str | None = Field(default=None, max_length=256)
+    service_tier: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ResponseCreateRequest:
+        if self.conversation is not None and self.previous_response_id is not None:
+            raise ValueError("conversation and previous_response_id cannot be used together")
+        if self.background and not self.store:
+            raise ValueError("background responses must be stored (store=true)")
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options is only allowed when stream is true")
+        return self
+
+    def conversation_id(self) -> str | None:
+        """The conversation's id, however it was given."""
+        if isinstance(self.conversation, ConversationRef):
+            return self.conversation.id
+        return self.conversation
+
+
+class ResponseObject(BaseModel):
+    """A response (documented for OpenAPI and SOAP; built as JSON by the service)."""
+
+    id: str
+    object: Literal["response"] = "response"
+    created_at: int
+    completed_at: int | None = None
+    status: Literal["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"]
+    background: bool
+    model: str
+    output: list[dict[str, Any]]
+    output_text: str | None = None
+    """Workhorse adds the joined text of the output messages (the SDKs compute it)."""
+    usage: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    incomplete_details: dict[str, Any] | None = None
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    previous_response_id: str | None = None
+    conversation: dict[str, Any] | None = None
+    store: bool
+    temperature: float | None = None
+    top_p: float | None = None
+    truncation: str
+    truncated_items: int = 0
+    """Workhorse extension: the oldest items dropped to fit the context (truncation auto)."""
+    tools: list[dict[str, Any]]
+    tool_choice: Any = None
+    parallel_tool_calls: bool
+    metadata: dict[str, str]
+    user: str | None = None
+
+
+class ResponseDeleted(BaseModel):
+    """The answer to a delete."""
+
+    id: str
+    object: Literal["response"] = "response"
+    deleted: bool = True
+
+
+class InputItemList(BaseModel):
+    """A page of a response's input items."""
+
+    object: Literal["list"] = "list"
+    data: list[dict[str, Any]]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class InputItemsQuery(BaseModel):
+    """Query parameters of ``GET /v1/responses/{id}/input_items``."""
+
+    model_config = ConfigDict(extra="forbid")
+    after: str | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    order: Literal["asc", "desc"] = "desc"
+    include: list[str] | None = None
+
+
+class RetrieveQuery(BaseModel):
+    """Query parameters of ``GET /v1/responses/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    stream: bool = False
+    starting_after: int | None = Field(default=None, ge=-1)
+    include: list[str] | None = None
+    include_obfuscation: bool | None = None
