@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from tests.api.test_soap import soap_client
 from tests.servers import Server, wait_for
 
 MODEL = "smollm2-135m-instruct"
@@ -332,3 +333,17 @@ def test_invalid_requests_name_the_field(server: Server) -> None:
         response = httpx.post(server.v1 + "/responses", json=body, headers=server.headers())
         assert response.status_code == 400, body
         assert response.json()["error"]["param"] == param, response.json()
+
+
+def test_create_response_over_soap(server: Server, client: openai.OpenAI) -> None:
+    soap = soap_client(server)
+    try:
+        result = soap.service.CreateResponse(
+            model=MODEL, input="Say hello.", max_output_tokens=6, temperature=0
+        )
+    finally:
+        soap.transport.session.close()
+    assert result.id.startswith("resp_")
+    assert result.status in ("completed", "incomplete")
+    assert result.usage.output_tokens >= 1
+    assert client.responses.retrieve(result.id).output_text == result.output_text

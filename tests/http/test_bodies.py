@@ -198,6 +198,9 @@ def test_openapi_lists_every_content_type(server: Server) -> None:
     document = httpx.get(server.base_url + "/openapi.json").json()
     for path, operations in document["paths"].items():
         if "post" in operations and path.startswith("/v1/"):
+            if "requestBody" not in operations["post"]:
+                assert path.endswith("/cancel"), path  # an action on a resource takes no body
+                continue
             content = operations["post"]["requestBody"]["content"]
             assert set(content) >= {
                 "application/json",

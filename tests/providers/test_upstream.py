@@ -102,6 +102,30 @@ def test_proxied_completion(client: openai.OpenAI) -> None:
     assert completion.usage.completion_tokens > 0
 
 
+def test_responses_and_conversations_work_with_upstream_models(client: openai.OpenAI) -> None:
+    conversation = client.conversations.create()
+    first = client.responses.create(
+        model=UPSTREAM_MODEL,
+        input="Name a fruit.",
+        conversation=conversation.id,
+        max_output_tokens=8,
+        temperature=0,
+    )
+    assert first.status in ("completed", "incomplete")
+    assert first.output_text
+    events = list(
+        client.responses.create(
+            model=UPSTREAM_MODEL,
+            input="Another one.",
+            conversation=conversation.id,
+            max_output_tokens=8,
+            stream=True,
+        )
+    )
+    assert events[-1].type in ("response.completed", "response.incomplete")
+    assert len(client.conversations.items.list(conversation.id).data) == 4
+
+
 def test_proxied_stream_relays_chunks(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model=UPSTREAM_MODEL,

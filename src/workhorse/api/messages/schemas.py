@@ -1,7 +1,7 @@
 """Wire shapes of ``POST /v1/messages`` and ``/v1/messages/count_tokens`` (Anthropic's API).
 
 Only text content is served: a block of any other type (image, document, tool_use,
-tool_result, thinking) is a 400 naming it, e.g. ``messages[0].content[1].type``.
+tool_result, thinking) is a 400 naming it, e.g. ``messages[0].content[1]``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -42,16 +42,17 @@ class MessageTextBlock(BaseModel):
     text: str
     cache_control: CacheControl | None = None
 
-    @field_validator("type", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _text_only(cls, value: object) -> object:
-        if value != "text":
+    def _text_only(cls, data: object) -> object:
+        # Before the fields: one error for the whole block, not one per unknown field.
+        if isinstance(data, dict) and data.get("type") != "text":
             raise PydanticCustomError(
                 "unsupported_block",
                 "only 'text' content blocks are supported, not {kind}",
-                {"kind": repr(value)},
+                {"kind": repr(data.get("type"))},
             )
-        return value
+        return data
 
 
 def _content_form(value: object) -> str | None:

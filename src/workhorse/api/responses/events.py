@@ -73,6 +73,14 @@ class ResponseBuilder:
                     builder._message = None
         return builder
 
+    def current(self) -> Json:
+        """The response as it stands, the message being written included."""
+        response = self._snapshot()
+        if self._message is not None:
+            index = self._index(self._message)
+            response["output"][index]["content"] = [text_part("output_text", self.text)]
+        return response
+
     @property
     def started(self) -> bool:
         """Whether ``response.in_progress`` was sent."""

@@ -16,6 +16,7 @@ from workhorse.api.responses.schemas import (
     ResponseCreateRequest,
     ResponseDeleted,
     ResponseObject,
+    ResponseSummary,
     RetrieveQuery,
 )
 from workhorse.container import Container
@@ -40,19 +41,19 @@ _STREAM: dict[int | str, dict[str, Any]] = {
 
 async def _create_whole(
     container: Container, caller: ApiKeyRecord, body: ResponseCreateRequest
-) -> ResponseObject:
+) -> ResponseSummary:
     if body.stream:
         raise InvalidRequest("stream is not available over SOAP", param="stream")
     created = await service.create(container, caller.id, body)
     assert created.response is not None
-    return ResponseObject.model_validate(created.response)
+    return ResponseSummary.of(created.response)
 
 
 CREATE_RESPONSE = Operation(
     name="CreateResponse",
     path="/v1/responses",
     request=ResponseCreateRequest,
-    response=ResponseObject,
+    response=ResponseSummary,
     run=_create_whole,
 )
 

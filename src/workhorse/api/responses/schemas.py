@@ -115,8 +115,6 @@ class ResponseObject(BaseModel):
     background: bool
     model: str
     output: list[dict[str, Any]]
-    output_text: str | None = None
-    """Workhorse adds the joined text of the output messages (the SDKs compute it)."""
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     incomplete_details: dict[str, Any] | None = None
@@ -135,6 +133,57 @@ class ResponseObject(BaseModel):
     parallel_tool_calls: bool
     metadata: dict[str, str]
     user: str | None = None
+
+
+class SoapUsage(BaseModel):
+    """Token accounting of a response, for SOAP."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class ResponseSummary(BaseModel):
+    """A response as SOAP returns it: typed essentials, the answer as text."""
+
+    id: str
+    status: str
+    model: str
+    created_at: int
+    output_text: str
+    usage: SoapUsage | None = None
+    incomplete_reason: str | None = None
+    error_message: str | None = None
+    previous_response_id: str | None = None
+    truncated_items: int = 0
+
+    @classmethod
+    def of(cls, response: dict[str, Any]) -> ResponseSummary:
+        """The summary of a response object."""
+        used = response.get("usage")
+        return cls(
+            id=response["id"],
+            status=response["status"],
+            model=response["model"],
+            created_at=response["created_at"],
+            output_text="".join(
+                part.get("text", "")
+                for item in response["output"]
+                if item["type"] == "message"
+                for part in item["content"]
+            ),
+            usage=SoapUsage(
+                input_tokens=used["input_tokens"],
+                output_tokens=used["output_tokens"],
+                total_tokens=used["total_tokens"],
+            )
+            if used
+            else None,
+            incomplete_reason=(response.get("incomplete_details") or {}).get("reason"),
+            error_message=(response.get("error") or {}).get("message"),
+            previous_response_id=response.get("previous_response_id"),
+            truncated_items=response.get("truncated_items", 0),
+        )
 
 
 class ResponseDeleted(BaseModel):

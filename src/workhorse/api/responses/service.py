@@ -221,7 +221,7 @@ async def retrieve(container: Container, owner: str, response_id: str) -> Json:
     if record.status not in ("queued", "in_progress"):
         return record.object
     events = await container.responses.events_after(response_id, -1, limit=10_000_000)
-    return ResponseBuilder.replay(record.object, events).response
+    return ResponseBuilder.replay(record.object, events).current()
 
 
 async def stream(
