@@ -107,20 +107,22 @@ def test_kill_9_mid_foreground_stream_leaves_it_incomplete_after_restart(
 ) -> None:
     data_dir = tmp_path / "data"
     body = {"model": MODEL, "input": LONG, "max_output_tokens": 1500, "stream": True}
-    with run_workhorse(tmp_path, fresh_database, data_dir=data_dir, **LEASE) as first:
-        with httpx.stream(
+    with (
+        run_workhorse(tmp_path, fresh_database, data_dir=data_dir, **LEASE) as first,
+        httpx.stream(
             "POST", first.v1 + "/responses", json=body, headers=first.headers(), timeout=60
-        ) as response:
-            lines: Iterator[str] = response.iter_lines()
-            created = next(json.loads(x[6:]) for x in lines if x.startswith("data: "))
-            response_id = created["response"]["id"]
-            deltas = 0
-            for line in lines:
-                if '"response.output_text.delta"' in line:
-                    deltas += 1
-                    if deltas == 5:
-                        kill(first)
-                        break
+        ) as response,
+    ):
+        lines: Iterator[str] = response.iter_lines()
+        created = next(json.loads(x[6:]) for x in lines if x.startswith("data: "))
+        response_id = created["response"]["id"]
+        deltas = 0
+        for line in lines:
+            if '"response.output_text.delta"' in line:
+                deltas += 1
+                if deltas == 5:
+                    kill(first)
+                    break
     with run_workhorse(tmp_path, fresh_database, data_dir=data_dir, **LEASE) as second:
         assert wait_ended(second, response_id) == "incomplete"
         final = sdk(second).responses.retrieve(response_id)
@@ -129,3 +131,32 @@ def test_kill_9_mid_foreground_stream_leaves_it_incomplete_after_restart(
     assert final.incomplete_details.reason == "interrupted"  # type: ignore[comparison-overlap]
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert events[-1]["type"] == "response.incomplete"
+
+
+def test_another_replica_streams_and_cancels_a_response(
+    tmp_path: Path, fresh_database: str | None
+) -> None:
+    data_dir = tmp_path / "shared"  # SQLite mode: both processes on one database file
+    with (
+        run_workhorse(tmp_path, fresh_database, data_dir=data_dir) as first,
+        run_workhorse(tmp_path, fresh_database, data_dir=data_dir) as second,
+    ):
+        started = sdk(first).responses.create(
+            model=MODEL, input=LONG, max_output_tokens=60, temperature=0, background=True
+        )
+        events = all_events(second, started.id)  # follows from the other process, live
+        assert [e["sequence_number"] for e in events] == list(range(len(events)))
+        assert events[-1]["type"] in ("response.completed", "response.incomplete")
+        text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+        assert text == sdk(first).responses.retrieve(started.id).output_text
+
+        long = sdk(first).responses.create(
+            model=MODEL, input=LONG, max_output_tokens=1500, background=True
+        )
+        wait_for(
+            lambda: sdk(second).responses.retrieve(long.id).status == "in_progress",
+            timeout=60,
+            what="the long response to start",
+        )
+        assert sdk(second).responses.cancel(long.id).status == "cancelled"
+        assert sdk(first).responses.retrieve(long.id).status == "cancelled"

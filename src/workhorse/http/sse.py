@@ -7,7 +7,7 @@ always closed, so a model generating for a vanished client stops within a token.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
@@ -40,7 +40,11 @@ class SSEResponse(Response):
     media_type = "text/event-stream"
 
     def __init__(
-        self, events: AsyncIterator[str | SSEEvent], headers: dict[str, str] | None = None
+        self,
+        events: AsyncIterator[str | SSEEvent],
+        headers: dict[str, str] | None = None,
+        *,
+        close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         # Not Response.__init__: a body-less Response would announce Content-Length: 0.
         self.status_code = 200
@@ -49,6 +53,9 @@ class SSEResponse(Response):
             {"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})}
         )
         self._events = events
+        # An async generator closed before its first step skips its own ``finally``;
+        # ``close`` runs whatever happens (e.g. stops the generation feeding the events).
+        self._close = close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def stream(cancel: anyio.CancelScope) -> None:
@@ -76,7 +83,9 @@ class SSEResponse(Response):
                 group.start_soon(stream, group.cancel_scope)
                 await watch_disconnect(group.cancel_scope)
         finally:
-            aclose = getattr(self._events, "aclose", None)
-            if aclose is not None:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                aclose = getattr(self._events, "aclose", None)
+                if aclose is not None:
                     await aclose()
+                if self._close is not None:
+                    await self._close()

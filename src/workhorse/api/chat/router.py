@@ -67,6 +67,7 @@ async def create_chat_completion(
 ) -> Response:
     """Answer a conversation, whole or streamed."""
     if body.stream:
-        return SSEResponse(await service.start_stream(container, body))
+        events, generation = await service.start_stream(container, body)
+        return SSEResponse(events, close=generation.aclose)
     completion = await service.complete(container, body)
     return JSONResponse(completion.model_dump(mode="json"))

@@ -107,11 +107,14 @@ async def complete(container: Container, request: ChatCompletionRequest) -> Chat
     )
 
 
-async def start_stream(container: Container, request: ChatCompletionRequest) -> AsyncIterator[str]:
-    """Start the generation (errors raise here) and return its SSE payloads."""
+async def start_stream(
+    container: Container, request: ChatCompletionRequest
+) -> tuple[AsyncIterator[str], Generation]:
+    """Start the generation (errors raise here); its SSE payloads, and the generation to
+    close when the client leaves."""
     generation = await _start(container, request, generation_params(request))
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return _chunks(generation, request.model, include_usage)
+    return _chunks(generation, request.model, include_usage), generation
 
 
 async def _chunks(generation: Generation, model: str, include_usage: bool) -> AsyncIterator[str]:

@@ -80,7 +80,7 @@ async def create_response(
     """Generate a response: whole, streamed, or in the background."""
     created = await service.create(container, api_key.id, body)
     if created.events is not None:
-        return SSEResponse(_sse(created.events))
+        return SSEResponse(_sse(created.events), close=created.on_disconnect)
     return JSONResponse(created.response)
 
 

@@ -263,45 +263,36 @@ class ResponseRunner:
 
     # -- reading ---------------------------------------------------------------------
 
-    async def follow(
-        self, response_id: str, after: int, *, stop_on_close: bool = False
-    ) -> AsyncIterator[Json]:
-        """Events after sequence number ``after``, as they are stored, up to the last one.
-
-        ``stop_on_close``: the reader is the client of a foreground stream; if it leaves
-        before the end, the generation stops and is stored as ``incomplete``.
-        """
+    async def follow(self, response_id: str, after: int) -> AsyncIterator[Json]:
+        """Events after sequence number ``after``, as they are stored, up to the last one."""
         next_seq = after + 1
-        ended = False
-        try:
-            while True:
-                live = self._live.get(response_id)
-                if live is not None and next_seq >= live.log.first_seq and not live.log.closed:
-                    changed = live.log.changed
-                    events = live.log.since(next_seq)
-                    if not events:
-                        await changed.wait()
+        while True:
+            live = self._live.get(response_id)
+            if live is not None and next_seq >= live.log.first_seq and not live.log.closed:
+                changed = live.log.changed
+                events = live.log.since(next_seq)
+                if not events:
+                    await changed.wait()
+                    continue
+            else:
+                events = await self._store.events_after(response_id, next_seq - 1)
+                if not events:
+                    if await self._still_running(response_id):
+                        await asyncio.sleep(POLL_S)
                         continue
-                else:
                     events = await self._store.events_after(response_id, next_seq - 1)
                     if not events:
-                        if not await self._still_running(response_id):
-                            events = await self._store.events_after(response_id, next_seq - 1)
-                            if not events:
-                                ended = True
-                                return
-                        else:
-                            await asyncio.sleep(POLL_S)
-                            continue
-                for event in events:
-                    next_seq = event["sequence_number"] + 1
-                    yield event
-                    if event["type"] in TERMINAL:
-                        ended = True
                         return
-        finally:
-            if stop_on_close and not ended:
-                self.stop(response_id, "client_disconnected")
+            for event in events:
+                next_seq = event["sequence_number"] + 1
+                yield event
+                if event["type"] in TERMINAL:
+                    return
+
+    async def disconnected(self, response_id: str) -> None:
+        """The client of a foreground stream left: stop the generation (no-op once it
+        has ended); it is stored as ``incomplete``."""
+        self.stop(response_id, "client_disconnected")
 
     async def _still_running(self, response_id: str) -> bool:
         if response_id in self._live:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from workhorse.api.conversations.items import StoredItem, normalise
@@ -40,6 +41,8 @@ class Created:
 
     response: Json | None = None
     events: AsyncIterator[Json] | None = None
+    on_disconnect: Callable[[], Awaitable[None]] | None = None
+    """For a foreground stream: what to do when its client leaves."""
 
 
 def _input_items(body: ResponseCreateRequest) -> list[StoredItem]:
@@ -200,8 +203,10 @@ async def create(container: Container, owner: str, body: ResponseCreateRequest) 
     )
     live = container.runner.launch(job, generation)
     if body.stream:
+        runner = container.runner
         return Created(
-            events=container.runner.follow(response_id, -1, stop_on_close=not body.background)
+            events=runner.follow(response_id, -1),
+            on_disconnect=None if body.background else partial(runner.disconnected, response_id),
         )
     if body.background:
         return Created(response=record.object)
