@@ -33,6 +33,11 @@ from workhorse.api.responses.router import CREATE_RESPONSE
 from workhorse.api.responses.router import router as responses_router
 from workhorse.api.responses.runner import ResponseRunner
 from workhorse.api.soap.router import soap_router
+from workhorse.api.uploads import service as uploads_service
+from workhorse.api.uploads.router import CREATE_UPLOAD
+from workhorse.api.uploads.router import router as uploads_router
+from workhorse.api.vector_stores.router import CREATE_VECTOR_STORE
+from workhorse.api.vector_stores.router import router as vector_stores_router
 from workhorse.config import Settings
 from workhorse.container import Container
 from workhorse.http.auth import require_api_key
@@ -41,8 +46,12 @@ from workhorse.http.errors import document_errors, install_error_handlers
 from workhorse.http.idempotency import IdempotencyMiddleware, Replay, replay_response
 from workhorse.http.middleware import RequestContextMiddleware
 from workhorse.http.negotiation import XmlNegotiationMiddleware
+from workhorse.jobs.ingestion import IngestionWorkers
+from workhorse.jobs.queue import Jobs, open_huey
+from workhorse.knowledge.index import open_index
+from workhorse.knowledge.ingest import Ingestor
 from workhorse.obs.metrics import Metrics
-from workhorse.providers.registry import ModelRegistry
+from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
 from workhorse.store.conversations import ConversationStore
@@ -50,6 +59,8 @@ from workhorse.store.db import migrate, open_database
 from workhorse.store.files import FileStore
 from workhorse.store.idempotency import IdempotencyStore
 from workhorse.store.responses import ResponseStore
+from workhorse.store.uploads import UploadStore
+from workhorse.store.vector_stores import VectorStoreStore
 
 log = logging.getLogger("workhorse")
 
@@ -96,12 +107,12 @@ async def _on_replay(_request: Request, exc: Exception) -> Response:
     return replay_response(exc.stored)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app and its services; the lifespan opens the database and loads models."""
+def build_container(settings: Settings, *, chat: bool = True) -> Container:
+    """The services of one process (a server, or a worker with ``chat=False``)."""
     db = open_database(settings.resolved_database_url())
-    models, metrics = ModelRegistry(settings), Metrics()
+    models, metrics = ModelRegistry(settings, chat=chat), Metrics()
     responses = ResponseStore(db, lease=timedelta(seconds=settings.response_lease_s))
-    container = Container(
+    return Container(
         settings=settings,
         db=db,
         keys=ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s),
@@ -111,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
             lease=timedelta(seconds=settings.idempotency_lease_s),
         ),
         files=FileStore(db),
+        uploads=UploadStore(db, ttl=timedelta(seconds=settings.uploads_ttl_s)),
         conversations=ConversationStore(db),
         blobs=BlobStore(settings.data_dir / "blobs"),
         models=models,
@@ -123,7 +135,33 @@ def create_app(settings: Settings) -> FastAPI:
             metrics,
             max_attempts=settings.response_max_attempts,
         ),
+        vector_stores=VectorStoreStore(db),
+        index=open_index(db, settings.data_dir, BUNDLED_EMBEDDING_DIMENSIONS),
+        jobs=Jobs(
+            open_huey(settings),
+            workers=settings.ingest_workers,
+            max_attempts=settings.ingest_max_attempts,
+        ),
     )
+
+
+def ingestion_workers(container: Container) -> IngestionWorkers:
+    """The ingestion job runner of a process built by ``build_container``."""
+    ingestor = Ingestor(
+        container.settings,
+        container.vector_stores,
+        container.files,
+        container.blobs,
+        container.index,
+        container.models,
+    )
+    return IngestionWorkers(container.settings, container.jobs, ingestor, container.vector_stores)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app and its services; the lifespan opens the database and loads models."""
+    container = build_container(settings)
+    workers = ingestion_workers(container)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -132,13 +170,20 @@ def create_app(settings: Settings) -> FastAPI:
         await _bootstrap_key(container)
         container.models.start_loading()
         container.runner.start_sweeping()
+        workers.start()
         purge = asyncio.create_task(_purge_expired(container), name="purge-idempotency")
+        purge_uploads = asyncio.create_task(
+            uploads_service.purge_forever(container), name="purge-uploads"
+        )
         log.info("ready to serve", extra={"models": [c.id for c in container.models.cards()]})
         try:
             yield
         finally:
             purge.cancel()
+            purge_uploads.cancel()
+            await workers.aclose()
             await container.runner.aclose()
+            await container.index.aclose()
             await container.models.aclose()
             await container.db.dispose()
 
@@ -168,6 +213,8 @@ def create_app(settings: Settings) -> FastAPI:
         messages_router,
         models_router,
         responses_router,
+        uploads_router,
+        vector_stores_router,
     ):
         v1.include_router(router)
     app.include_router(v1)
@@ -179,9 +226,11 @@ def create_app(settings: Settings) -> FastAPI:
                 CREATE_CHAT_COMPLETION,
                 CREATE_EMBEDDINGS,
                 CREATE_FILE,
+                CREATE_UPLOAD,
                 CREATE_CONVERSATION,
                 CREATE_MESSAGE,
                 CREATE_RESPONSE,
+                CREATE_VECTOR_STORE,
             ]
         )
     )

@@ -149,6 +149,36 @@ class Settings(BaseSettings):
     response_max_attempts: int = Field(default=3, ge=1)
     """Times a background response is started before an interruption fails it."""
 
+    queue_url: str | None = None
+    """The durable job queue: empty for SQLite in the data dir (worker threads inside
+    ``workhorse serve``), or ``redis://host:port/db`` to share jobs with ``workhorse worker``
+    processes."""
+
+    ingest_workers: int = Field(default=2, ge=0)
+    """Ingestion worker threads inside ``workhorse serve`` (0: leave jobs to ``workhorse
+    worker`` processes)."""
+
+    ingest_max_attempts: int = Field(default=3, ge=1)
+    """Times a file's ingestion is tried before it ends ``failed`` with the last reason."""
+
+    ingest_lease_s: float = Field(default=60.0, gt=0)
+    """Seconds a worker holds a file's job without renewing; after that (its process died)
+    the job is queued again."""
+
+    ingest_requeue_after_s: float = Field(default=600.0, gt=0)
+    """Seconds a queued job may wait unclaimed before it is queued again (a queue entry lost
+    with a crashed process); a duplicate entry is harmless."""
+
+    ingest_max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    """Largest file a vector store ingests; bigger ones end ``failed`` saying so."""
+
+    embed_batch_size: int = Field(default=64, ge=1, le=2048)
+    """Chunks embedded per call during ingestion (between calls, API requests get the model)."""
+
+    uploads_ttl_s: int = Field(default=3600, ge=1)
+    """Seconds an upload (``/v1/uploads``) accepts parts and may be completed; after that it
+    is ``expired`` and its parts are deleted."""
+
     @field_validator("database_url")
     @classmethod
     def _no_blank_url(cls, value: str | None) -> str | None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from workhorse.api.responses.runner import ResponseRunner
 from workhorse.config import Settings
+from workhorse.jobs.queue import Jobs
+from workhorse.knowledge.index import ChunkIndex
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
@@ -15,6 +17,8 @@ from workhorse.store.db import Database
 from workhorse.store.files import FileStore
 from workhorse.store.idempotency import IdempotencyStore
 from workhorse.store.responses import ResponseStore
+from workhorse.store.uploads import UploadStore
+from workhorse.store.vector_stores import VectorStoreStore
 
 
 @dataclass
@@ -26,9 +30,13 @@ class Container:
     keys: ApiKeyStore
     idempotency: IdempotencyStore
     files: FileStore
+    uploads: UploadStore
     conversations: ConversationStore
     blobs: BlobStore
     models: ModelRegistry
     metrics: Metrics
     responses: ResponseStore
     runner: ResponseRunner
+    vector_stores: VectorStoreStore
+    index: ChunkIndex
+    jobs: Jobs

@@ -14,7 +14,13 @@
     ├── PayloadTooLarge                413 invalid_request_error
     ├── UnsupportedMediaType           415 invalid_request_error
     ├── Unprocessable                  422 invalid_request_error
-    │   └── IdempotencyKeyReused       422 (same key, different request)
+    │   ├── IdempotencyKeyReused       422 (same key, different request)
+    │   └── DocumentError              422 (a knowledge-base document cannot be read)
+    │       ├── UnsupportedFileType    422 (code unsupported_file_type)
+    │       ├── EmptyDocument          422 (code empty_file: no text at all)
+    │       ├── CorruptDocument        422 (code corrupt_file)
+    │       ├── EncryptedDocument      422 (code encrypted_file)
+    │       └── DocumentTooLarge       422 (code file_too_large)
     ├── RateLimited                    429 rate_limit_error (Retry-After)
     ├── UpstreamError                  502 upstream_error
     │   └── UpstreamTimeout            504 upstream_error
@@ -191,6 +197,45 @@ class IdempotencyKeyReused(Unprocessable):
     """The Idempotency-Key was already used for a different request."""
 
     default_code = "idempotency_key_reused"
+
+
+class DocumentError(Unprocessable):
+    """A document given to the knowledge base cannot be turned into text.
+
+    The message names the file and says exactly why (and the page or part, where known).
+    """
+
+    default_code = "unprocessable_document"
+
+
+class UnsupportedFileType(DocumentError):
+    """Neither the extension nor the content is a format the parser reads."""
+
+    default_code = "unsupported_file_type"
+
+
+class EmptyDocument(DocumentError):
+    """The file is empty, or parses but holds no text (e.g. a scan without a text layer)."""
+
+    default_code = "empty_file"
+
+
+class CorruptDocument(DocumentError):
+    """The file claims a format but its content is not valid in that format."""
+
+    default_code = "corrupt_file"
+
+
+class EncryptedDocument(DocumentError):
+    """The file is password-protected."""
+
+    default_code = "encrypted_file"
+
+
+class DocumentTooLarge(DocumentError):
+    """The file is larger than the configured maximum."""
+
+    default_code = "file_too_large"
 
 
 class RateLimited(WorkhorseError):

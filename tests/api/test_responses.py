@@ -303,12 +303,21 @@ def test_tools_are_refused_for_the_embedded_model(client: openai.OpenAI) -> None
     assert "does not support tools" in refused.value.message
 
 
+def generations(server: Server) -> float:
+    for line in httpx.get(server.base_url + "/metrics").text.splitlines():
+        if line.startswith(f'workhorse_generations_total{{model="{MODEL}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def test_retry_with_the_same_key_returns_the_same_response(server: Server) -> None:
     key = str(uuid.uuid4())
     body = {"model": MODEL, "input": "Say hi.", "max_output_tokens": 4}
     headers = {**server.headers(), "Idempotency-Key": key}
     first = httpx.post(server.v1 + "/responses", json=body, headers=headers, timeout=60)
+    ran = generations(server)
     second = httpx.post(server.v1 + "/responses", json=body, headers=headers, timeout=60)
+    assert generations(server) == ran  # the model did not run again
     assert first.status_code == second.status_code == 200
     assert second.json()["id"] == first.json()["id"]
     assert second.headers["idempotent-replayed"] == "true"

@@ -38,7 +38,8 @@ def param_path(loc: Sequence[int | str]) -> str | None:
         if isinstance(part, int):
             path += f"[{part}]"
         elif (
-            part in _TYPE_LABELS
+            # A union member's label follows its field; a field may be named "bytes".
+            (part in _TYPE_LABELS and path)
             or any(c in part for c in "[(")
             or part.startswith(("function-", "tag:"))
         ):

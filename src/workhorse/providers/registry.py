@@ -22,6 +22,8 @@ from workhorse.providers.serial import SerialRunner
 
 LOAD_WAIT_S = 120.0
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_EMBEDDING_DIMENSIONS = 384
+"""all-MiniLM-L6-v2's vectors (the chunk index is laid out for them before it loads)."""
 
 
 def _package_dir(name: str) -> Path:
@@ -54,7 +56,9 @@ class ModelCard:
 class ModelRegistry:
     """Every model this server can answer with, by id."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, chat: bool = True) -> None:
+        """Every configured model; ``chat=False`` for processes that only embed (workers)."""
+
         def runner(name: str) -> SerialRunner:
             return SerialRunner(
                 name,
@@ -64,7 +68,7 @@ class ModelRegistry:
 
         self._local_chat: list[LlamaCppChatModel] = []
         self._embedders: dict[str, SentenceTransformerEmbedder] = {}
-        if settings.load_bundled_models:
+        if settings.load_bundled_models and chat:
             self._local_chat.append(
                 LlamaCppChatModel(
                     settings.chat_model_id,
@@ -80,7 +84,7 @@ class ModelRegistry:
                 bundled_embedding_model_path(),
                 runner=runner(settings.embedding_model_id),
             )
-        for gguf in settings.gguf_models:
+        for gguf in settings.gguf_models if chat else []:
             self._local_chat.append(
                 LlamaCppChatModel(
                     gguf.id,

@@ -28,13 +28,19 @@ def to_object(record: FileRecord) -> FileObject:
     )
 
 
-async def _keep(
+def safe_filename(filename: str | None) -> str:
+    """The client's filename as a name only (never a path), at most 512 characters."""
+    return (Path(filename or "upload").name or "upload")[:512]
+
+
+async def keep(
     container: Container, owner: str, purpose: str, filename: str | None, upload: ReceivedFile
 ) -> FileObject:
+    """Adopt a received file (moved, not copied) into the blob store and record it; the
+    owner's existing file with the same content and purpose is returned instead."""
     await asyncio.to_thread(container.blobs.adopt, upload.path, upload.sha256)
-    name = Path(filename or "upload").name or "upload"
     record, _created = await container.files.create(
-        owner, purpose, name[:512], upload.size, upload.sha256
+        owner, purpose, safe_filename(filename), upload.size, upload.sha256
     )
     return to_object(record)
 
@@ -42,7 +48,7 @@ async def _keep(
 async def create(container: Container, owner: str, request: FileCreateRequest) -> FileObject:
     """Store an uploaded file; the same content and purpose again returns the same file."""
     if request.file is not None:
-        return await _keep(container, owner, request.purpose, request.file.filename, request.file)
+        return await keep(container, owner, request.purpose, request.file.filename, request.file)
     assert request.content is not None  # the model requires one of the two
     return await create_inline(
         container, owner, request.filename or "upload", request.content, request.purpose
@@ -57,7 +63,7 @@ async def create_inline(
         write_upload, container.settings.data_dir / "tmp" / "uploads", content
     )
     try:
-        return await _keep(container, owner, purpose, filename, upload)
+        return await keep(container, owner, purpose, filename, upload)
     finally:
         upload.path.unlink(missing_ok=True)
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from workhorse.api.responses.events import TERMINAL, ResponseBuilder, usage
 from workhorse.api.responses.log import EventLog
 from workhorse.api.responses.prompt import params_from_json
-from workhorse.errors import RateLimited, WorkhorseError
+from workhorse.errors import RateLimited, ServiceUnavailable, WorkhorseError
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.base import Finish, Generation, GenerationParams, TextDelta, ToolCallDone
 from workhorse.providers.registry import ModelRegistry
@@ -197,6 +197,10 @@ class ResponseRunner:
             # The end could not be stored: the lease runs out and a sweeper settles it.
             log.warning("could not store the end of a response", exc_info=exc)
             await live.log.abandon()
+            if not live.done.done():
+                live.done.set_exception(
+                    ServiceUnavailable("the response could not be stored; retry the request")
+                )
         finally:
             self._live.pop(job.response_id, None)
             if not live.done.done():

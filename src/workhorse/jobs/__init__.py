@@ -1,0 +1,1 @@
+"""Durable background jobs: the queue (huey on SQLite or Redis) and its workers."""

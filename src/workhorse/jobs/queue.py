@@ -1,0 +1,109 @@
+"""The durable job queue: huey, on SQLite in the data dir or on Redis.
+
+huey keeps queued jobs across restarts in either storage and runs them on worker
+threads, with retries and exponential backoff. What huey cannot know (a job taken off
+the queue by a process that then died) the job's own database row covers: every job is
+also a row with a lease, and a sweeper queues again the jobs whose worker vanished
+(see ``store.vector_stores``).
+
+Job handlers are coroutines that run on the event loop of the process (the server's, or
+``workhorse worker``'s); huey's worker threads only hand them over and wait, so a job
+uses the same database engines and models as the rest of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from huey import RedisHuey, SqliteHuey
+from huey.api import Huey
+from huey.consumer import Consumer
+from huey.exceptions import RetryTask
+
+from workhorse.config import Settings
+from workhorse.errors import WorkhorseError
+
+log = logging.getLogger("workhorse.jobs")
+
+IngestHandler = Callable[[str, str], Coroutine[Any, Any, None]]
+
+
+class QueueConfigError(WorkhorseError):
+    """``WORKHORSE_QUEUE_URL`` names a queue this build cannot use."""
+
+
+class RetryLater(Exception):
+    """Raised by a job handler: run the job again after a backoff."""
+
+
+def open_huey(settings: Settings) -> Huey:
+    """The queue named by the settings (SQLite in the data dir by default)."""
+    url = settings.queue_url
+    if not url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(settings.data_dir) / "queue.db"
+        return SqliteHuey(name="workhorse", filename=str(path), results=False, utc=True)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey(name="workhorse", url=url, results=False, utc=True)
+    raise QueueConfigError(
+        f"unsupported queue URL scheme in {url.split(':', 1)[0]!r}; use redis://"
+    )
+
+
+class _EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey is untyped
+    """huey's consumer without its signal handlers: the host process owns the signals."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+class Jobs:
+    """Enqueues jobs and, when started, runs them on huey worker threads."""
+
+    def __init__(self, huey: Huey, *, workers: int, max_attempts: int) -> None:
+        self.huey = huey
+        self._workers = workers
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._consumer: Consumer | None = None
+        self._ingest_handler: IngestHandler | None = None
+        self._ingest_task: Any = huey.task(
+            name="ingest_file", retries=max_attempts, retry_delay=1, retry_backoff=2
+        )(self._run_ingest)
+
+    def on_ingest(self, handler: IngestHandler) -> None:
+        """The coroutine that ingests ``(vector_store_id, file_id)``."""
+        self._ingest_handler = handler
+
+    async def enqueue_ingest(self, vector_store_id: str, file_id: str) -> None:
+        """Queue the ingestion of one file (durable once this returns)."""
+        await asyncio.to_thread(self._ingest_task, vector_store_id, file_id)
+
+    def _run_ingest(self, vector_store_id: str, file_id: str) -> None:
+        # On a huey worker thread: hand the job to the event loop and wait for it.
+        if self._loop is None or self._ingest_handler is None:
+            raise RetryTask("no event loop to run the job on yet", delay=1)
+        job = self._ingest_handler(vector_store_id, file_id)
+        try:
+            asyncio.run_coroutine_threadsafe(job, self._loop).result()
+        except RetryLater as exc:
+            raise RetryTask(str(exc)) from exc
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run jobs on ``workers`` threads, their handlers on ``loop``."""
+        self._loop = loop
+        if self._workers == 0:
+            return
+        self._consumer = _EmbeddedConsumer(
+            self.huey, workers=self._workers, worker_type="thread", periodic=False
+        )
+        self._consumer.start()
+
+    def stop(self) -> None:
+        """Stop taking jobs; a running one is left to its lease (it runs again elsewhere)."""
+        if self._consumer is not None:
+            self._consumer.stop(graceful=False)
+            self._consumer = None

@@ -1,0 +1,1 @@
+"""The knowledge base: parse, chunk, embed, index and search documents (no HTTP)."""
