@@ -13,7 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.servers import Server, run_workhorse
+from tests.servers import Server, run_redis, run_worker, run_workhorse
 
 
 @pytest.fixture(scope="session")
@@ -57,10 +57,41 @@ def database_url(storage_mode: str, request: pytest.FixtureRequest) -> str | Non
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A Workhorse server with the bundled models, shared by the session's tests."""
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server on loopback, for the session (the scaled-out queue)."""
+    with run_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def scaled_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Settings of the scaled-out mode: the queue on Redis, under a name of its own."""
+    url: str = request.getfixturevalue("redis_url")
+    return {"WORKHORSE_QUEUE_URL": url, "WORKHORSE_QUEUE_NAME": "q" + uuid.uuid4().hex[:12]}
+
+
+@pytest.fixture(scope="session")
+def server(
+    database_url: str | None,
+    storage_mode: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Server]:
+    """A Workhorse server with the bundled models, shared by the session's tests.
+
+    Embedded mode: SQLite, the SQLite queue, ingestion on the server's threads. Scaled
+    mode: PostgreSQL, the Redis queue, and ingestion on a separate ``workhorse worker``.
+    """
     tmp: Path = tmp_path_factory.mktemp("server")
-    with run_workhorse(tmp, database_url) as running:
+    cap = {"WORKHORSE_INGEST_MAX_FILE_BYTES": str(4_000_000)}
+    if storage_mode == "sqlite":
+        with run_workhorse(tmp, database_url, **cap) as running:
+            yield running
+        return
+    env = {**scaled_env(request), **cap, "WORKHORSE_INGEST_WORKERS": "0"}
+    with (
+        run_workhorse(tmp, database_url, **env) as running,
+        run_worker(running, WORKHORSE_INGEST_WORKERS="2"),
+    ):
         yield running
 
 
@@ -68,4 +99,19 @@ def server(database_url: str | None, tmp_path_factory: pytest.TempPathFactory) -
 def client(server: Server) -> Iterator[openai.OpenAI]:
     """The official openai SDK pointed at ``server``, without automatic retries."""
     with openai.OpenAI(base_url=server.v1, api_key=server.api_key, max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture(scope="session")
+def other_key(server: Server) -> str:
+    """A second API key on the same server: a different owner."""
+    created = server.cli("keys", "create", "--name", f"other-{uuid.uuid4().hex[:8]}")
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def other(server: Server, other_key: str) -> Iterator[openai.OpenAI]:
+    """The openai SDK with the second key."""
+    with openai.OpenAI(base_url=server.v1, api_key=other_key, max_retries=0) as sdk:
         yield sdk

@@ -177,3 +177,70 @@ def run_llama_cpp_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def run_worker(server: Server, **extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``workhorse worker`` with ``server``'s settings; stop it afterwards."""
+    log_path = server.log_path.with_name(server.log_path.stem + "-worker.log")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(WORKHORSE), "worker"],
+            env={**server.env, **extra},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            lambda: "worker ready" in log_path.read_text(errors="replace"),
+            timeout=STARTUP_S,
+            what="workhorse worker",
+        )
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def run_redis(tmp: Path) -> Iterator[str]:
+    """Start Debian's ``redis-server`` on loopback with an append-only file; yields its URL."""
+    port = free_port()
+    log_path = tmp / f"redis-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(tmp),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def answers() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    return sock.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+
+        wait_for(answers, timeout=30, what="redis-server")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

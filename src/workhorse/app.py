@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from workhorse.api.messages.router import router as messages_router
 from workhorse.api.models.router import router as models_router
 from workhorse.api.responses.router import CREATE_RESPONSE
 from workhorse.api.responses.router import router as responses_router
-from workhorse.api.responses.runner import ResponseRunner
 from workhorse.api.soap.router import soap_router
 from workhorse.api.uploads import service as uploads_service
 from workhorse.api.uploads.router import CREATE_UPLOAD
@@ -46,21 +44,8 @@ from workhorse.http.errors import document_errors, install_error_handlers
 from workhorse.http.idempotency import IdempotencyMiddleware, Replay, replay_response
 from workhorse.http.middleware import RequestContextMiddleware
 from workhorse.http.negotiation import XmlNegotiationMiddleware
-from workhorse.jobs.ingestion import IngestionWorkers
-from workhorse.jobs.queue import Jobs, open_huey
-from workhorse.knowledge.index import open_index
-from workhorse.knowledge.ingest import Ingestor
-from workhorse.obs.metrics import Metrics
-from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, ModelRegistry
-from workhorse.store.api_keys import ApiKeyStore
-from workhorse.store.blobs import BlobStore
-from workhorse.store.conversations import ConversationStore
-from workhorse.store.db import migrate, open_database
-from workhorse.store.files import FileStore
-from workhorse.store.idempotency import IdempotencyStore
-from workhorse.store.responses import ResponseStore
-from workhorse.store.uploads import UploadStore
-from workhorse.store.vector_stores import VectorStoreStore
+from workhorse.services import build_container, ingestion_workers
+from workhorse.store.db import migrate
 
 log = logging.getLogger("workhorse")
 
@@ -105,57 +90,6 @@ async def _purge_expired(container: Container) -> None:
 async def _on_replay(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Replay)
     return replay_response(exc.stored)
-
-
-def build_container(settings: Settings, *, chat: bool = True) -> Container:
-    """The services of one process (a server, or a worker with ``chat=False``)."""
-    db = open_database(settings.resolved_database_url())
-    models, metrics = ModelRegistry(settings, chat=chat), Metrics()
-    responses = ResponseStore(db, lease=timedelta(seconds=settings.response_lease_s))
-    return Container(
-        settings=settings,
-        db=db,
-        keys=ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s),
-        idempotency=IdempotencyStore(
-            db,
-            ttl=timedelta(seconds=settings.idempotency_ttl_s),
-            lease=timedelta(seconds=settings.idempotency_lease_s),
-        ),
-        files=FileStore(db),
-        uploads=UploadStore(db, ttl=timedelta(seconds=settings.uploads_ttl_s)),
-        conversations=ConversationStore(db),
-        blobs=BlobStore(settings.data_dir / "blobs"),
-        models=models,
-        metrics=metrics,
-        responses=responses,
-        runner=ResponseRunner(
-            responses,
-            ConversationStore(db),
-            models,
-            metrics,
-            max_attempts=settings.response_max_attempts,
-        ),
-        vector_stores=VectorStoreStore(db),
-        index=open_index(db, settings.data_dir, BUNDLED_EMBEDDING_DIMENSIONS),
-        jobs=Jobs(
-            open_huey(settings),
-            workers=settings.ingest_workers,
-            max_attempts=settings.ingest_max_attempts,
-        ),
-    )
-
-
-def ingestion_workers(container: Container) -> IngestionWorkers:
-    """The ingestion job runner of a process built by ``build_container``."""
-    ingestor = Ingestor(
-        container.settings,
-        container.vector_stores,
-        container.files,
-        container.blobs,
-        container.index,
-        container.models,
-    )
-    return IngestionWorkers(container.settings, container.jobs, ingestor, container.vector_stores)
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -94,6 +94,27 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Job threads (env WORKHORSE_INGEST_WORKERS)", min=1),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run ingestion jobs from the queue (WORKHORSE_QUEUE_URL), without serving HTTP."""
+    import asyncio
+
+    from workhorse.jobs.worker import run_worker
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    settings = _settings(data_dir=data_dir, ingest_workers=workers)
+    configure_logging(settings.log_level)
+    asyncio.run(run_worker(settings))
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key, e.g. the client using it")],

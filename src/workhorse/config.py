@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     ``workhorse serve``), or ``redis://host:port/db`` to share jobs with ``workhorse worker``
     processes."""
 
+    queue_name: str = Field(default="workhorse", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """The queue's name: deployments sharing one Redis need different names."""
+
     ingest_workers: int = Field(default=2, ge=0)
     """Ingestion worker threads inside ``workhorse serve`` (0: leave jobs to ``workhorse
     worker`` processes)."""

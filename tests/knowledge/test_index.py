@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from workhorse.knowledge import pg_index, sqlite_index
 from workhorse.knowledge.index import ChunkIndex, IndexedChunk, open_index
-from workhorse.knowledge.sqlite_index import EXACT_MAX, SqliteIndex
+from workhorse.knowledge.sqlite_index import SqliteIndex
 from workhorse.store.db import Database, migrate, open_database
 
 T = TypeVar("T")
@@ -166,10 +167,14 @@ def test_scores_are_fused_ranks_normalised_and_thresholds_drop_hits(
     run(url, tmp_path, scenario)
 
 
-def test_file_ids_restrict_results_even_when_very_selective(url: str, tmp_path: Path) -> None:
+def test_file_ids_restrict_results_even_when_very_selective(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A smaller exact-search limit, so that a few thousand chunks exercise both paths.
+    monkeypatch.setattr(sqlite_index, "EXACT_MAX", 1_000)
+    monkeypatch.setattr(pg_index, "EXACT_MAX", 1_000)
     rng = np.random.default_rng(6)
-    per_file, files = 500, 60
-    assert per_file * files > 1.5 * EXACT_MAX
+    per_file, files = 100, 60
     vectors = unit(rng, per_file * files)
     query = unit(rng, 1)[0]
 
@@ -182,7 +187,8 @@ def test_file_ids_restrict_results_even_when_very_selective(url: str, tmp_path: 
         expected = np.argsort(-(vectors[7 * per_file : 8 * per_file] @ query))[:5]
         assert [h.file_id for h in hits] == ["file_7"] * 5
         assert [h.chunk_index for h in hits] == [int(i) for i in expected]
-        # A filter allowing more than the exact-search limit goes through the ANN index.
+        # A filter allowing more than the exact-search limit goes through the ANN index
+        # (over-fetching); it still finds the allowed chunk nearest to the query.
         allowed = {f"file_{f}" for f in range(0, files, 2)}
         hits = await index.search(["vs_a"], "chunk number", query, limit=10, file_ids=allowed)
         assert len(hits) == 10

@@ -46,9 +46,9 @@ def open_huey(settings: Settings) -> Huey:
     if not url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         path = Path(settings.data_dir) / "queue.db"
-        return SqliteHuey(name="workhorse", filename=str(path), results=False, utc=True)
+        return SqliteHuey(name=settings.queue_name, filename=str(path), results=False, utc=True)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(name="workhorse", url=url, results=False, utc=True)
+        return RedisHuey(name=settings.queue_name, url=url, results=False, utc=True)
     raise QueueConfigError(
         f"unsupported queue URL scheme in {url.split(':', 1)[0]!r}; use redis://"
     )

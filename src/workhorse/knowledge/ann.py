@@ -5,7 +5,7 @@ to its row without a side table. The index lives in memory and is saved as
 ``<stem>.usearch`` with ``<stem>.json`` beside it recording the generation it holds;
 it can always be rebuilt from the stored vectors.
 
-Threads: searches share a readers-writer lock; adds, removals and saves take it alone
+Threads: searches and saves share a readers-writer lock; adds and removals take it alone
 (usearch may grow its storage during an add, which concurrent searches must not see).
 """
 
@@ -109,6 +109,8 @@ class AnnIndex:
     stale: bool = False
     """Known not to match the database (a failed write): rebuild before use."""
     lock: ReadWriteLock = field(default_factory=ReadWriteLock)
+    saving: threading.Lock = field(default_factory=threading.Lock)
+    """One save at a time (they share the temporary files)."""
 
     @classmethod
     def build(
@@ -159,7 +161,8 @@ class AnnIndex:
     def save(self, stem: Path) -> None:
         """Write ``stem.usearch`` then ``stem.json``, each replaced atomically."""
         stem.parent.mkdir(parents=True, exist_ok=True)
-        with self.lock.write():
+        # Searches go on while the index is written; changes wait.
+        with self.saving, self.lock.read():
             if self.stale:
                 return
             generation = self.generation

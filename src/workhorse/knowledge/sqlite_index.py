@@ -394,13 +394,12 @@ def _fetch_vectors(
     cursor: sqlite3.Cursor, dims: int
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     keys: list[int] = []
-    blobs: list[bytes] = []
+    parts: list[NDArray[np.float32]] = [np.empty((0, dims), np.float32)]
     while batch := cursor.fetchmany(10_000):
-        for key, blob in batch:
-            keys.append(key)
-            blobs.append(blob)
-    vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(keys), dims)
-    return np.asarray(keys, dtype=np.int64), vectors
+        keys.extend(key for key, _ in batch)
+        joined = b"".join(blob for _, blob in batch)
+        parts.append(np.frombuffer(joined, dtype=np.float32).reshape(len(batch), dims))
+    return np.asarray(keys, dtype=np.int64), np.concatenate(parts)
 
 
 def _files_of(conn: sqlite3.Connection, keys: list[int]) -> dict[int, str]:

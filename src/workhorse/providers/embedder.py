@@ -46,7 +46,7 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: list[str]) -> Embeddings:
         model = self._model
-        features = model.tokenize(texts)
+        features = model.preprocess(texts)
         prompt_tokens = int(features["attention_mask"].sum())
         vectors = model.encode(
             texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True

@@ -68,17 +68,18 @@ class ModelRegistry:
 
         self._local_chat: list[LlamaCppChatModel] = []
         self._embedders: dict[str, SentenceTransformerEmbedder] = {}
-        if settings.load_bundled_models and chat:
-            self._local_chat.append(
-                LlamaCppChatModel(
-                    settings.chat_model_id,
-                    bundled_chat_model_path(),
-                    n_ctx=settings.chat_n_ctx,
-                    n_threads=settings.chat_n_threads,
-                    default_max_tokens=settings.default_max_tokens,
-                    runner=runner(settings.chat_model_id),
+        if settings.load_bundled_models:
+            if chat:
+                self._local_chat.append(
+                    LlamaCppChatModel(
+                        settings.chat_model_id,
+                        bundled_chat_model_path(),
+                        n_ctx=settings.chat_n_ctx,
+                        n_threads=settings.chat_n_threads,
+                        default_max_tokens=settings.default_max_tokens,
+                        runner=runner(settings.chat_model_id),
+                    )
                 )
-            )
             self._embedders[settings.embedding_model_id] = SentenceTransformerEmbedder(
                 settings.embedding_model_id,
                 bundled_embedding_model_path(),

@@ -103,10 +103,13 @@ def file_object(record: StoreFileRecord) -> VectorStoreFileObject:
     )
 
 
-async def _known_files(container: Container, owner: str, file_ids: list[str], param: str) -> None:
+async def _known_files(
+    container: Container, owner: str, file_ids: list[str], param: str, *, listed: bool = True
+) -> None:
     for i, file_id in enumerate(file_ids):
         if await container.files.get(owner, file_id) is None:
-            raise NotFound(f"No file found with id {file_id!r}.", param=f"{param}[{i}]")
+            where = f"{param}[{i}]" if listed else param
+            raise NotFound(f"No file found with id {file_id!r}.", param=where)
 
 
 async def _queue(container: Container, store_id: str, file_ids: list[str]) -> None:
@@ -180,7 +183,7 @@ async def add_file(
 ) -> VectorStoreFileObject:
     """Add one file; its ingestion is queued (an existing one is returned as it is)."""
     store = await container.vector_stores.get(owner, store_id)
-    await _known_files(container, owner, [body.file_id], "file_id")
+    await _known_files(container, owner, [body.file_id], "file_id", listed=False)
     rows, queued = await container.vector_stores.add_files(
         owner,
         store_id,

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
@@ -21,9 +22,16 @@ _ERRORS: tuple[type[Exception], ...] = (InvalidFileException, *MALFORMED)
 
 def read_xlsx(path: Path, filename: str) -> list[Block]:
     """Rows located by ``"sheet Sales, row 14"`` (the spreadsheet's own row numbers)."""
+    # A file object, not the path: openpyxl refuses paths without an Excel extension, and
+    # stored files are named by their hash.
+    with path.open("rb") as stream:
+        return _read(stream, filename)
+
+
+def _read(stream: BinaryIO, filename: str) -> list[Block]:
     try:
         # read_only streams rows; data_only gives the cached values of formulas.
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True)
     except _ERRORS as exc:
         raise CorruptDocument(f"{filename} is not a valid XLSX file ({reason(exc)})") from exc
     try:

@@ -1,0 +1,75 @@
+"""The services of one process, built from the settings: a server or a worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from workhorse.api.responses.runner import ResponseRunner
+from workhorse.config import Settings
+from workhorse.container import Container
+from workhorse.jobs.ingestion import IngestionWorkers
+from workhorse.jobs.queue import Jobs, open_huey
+from workhorse.knowledge.index import open_index
+from workhorse.knowledge.ingest import Ingestor
+from workhorse.obs.metrics import Metrics
+from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, ModelRegistry
+from workhorse.store.api_keys import ApiKeyStore
+from workhorse.store.blobs import BlobStore
+from workhorse.store.conversations import ConversationStore
+from workhorse.store.db import open_database
+from workhorse.store.files import FileStore
+from workhorse.store.idempotency import IdempotencyStore
+from workhorse.store.responses import ResponseStore
+from workhorse.store.uploads import UploadStore
+from workhorse.store.vector_stores import VectorStoreStore
+
+
+def build_container(settings: Settings, *, chat: bool = True) -> Container:
+    """The services of one process (a server, or a worker with ``chat=False``)."""
+    db = open_database(settings.resolved_database_url())
+    models, metrics = ModelRegistry(settings, chat=chat), Metrics()
+    responses = ResponseStore(db, lease=timedelta(seconds=settings.response_lease_s))
+    return Container(
+        settings=settings,
+        db=db,
+        keys=ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s),
+        idempotency=IdempotencyStore(
+            db,
+            ttl=timedelta(seconds=settings.idempotency_ttl_s),
+            lease=timedelta(seconds=settings.idempotency_lease_s),
+        ),
+        files=FileStore(db),
+        uploads=UploadStore(db, ttl=timedelta(seconds=settings.uploads_ttl_s)),
+        conversations=ConversationStore(db),
+        blobs=BlobStore(settings.data_dir / "blobs"),
+        models=models,
+        metrics=metrics,
+        responses=responses,
+        runner=ResponseRunner(
+            responses,
+            ConversationStore(db),
+            models,
+            metrics,
+            max_attempts=settings.response_max_attempts,
+        ),
+        vector_stores=VectorStoreStore(db),
+        index=open_index(db, settings.data_dir, BUNDLED_EMBEDDING_DIMENSIONS),
+        jobs=Jobs(
+            open_huey(settings),
+            workers=settings.ingest_workers,
+            max_attempts=settings.ingest_max_attempts,
+        ),
+    )
+
+
+def ingestion_workers(container: Container) -> IngestionWorkers:
+    """The ingestion job runner of a process built by ``build_container``."""
+    ingestor = Ingestor(
+        container.settings,
+        container.vector_stores,
+        container.files,
+        container.blobs,
+        container.index,
+        container.models,
+    )
+    return IngestionWorkers(container.settings, container.jobs, ingestor, container.vector_stores)
