@@ -27,6 +27,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[test]'
+	command -v redis-server >/dev/null || scripts/install-services.sh
 	touch $@
 
 install: $(VENV)/.installed

@@ -19,7 +19,9 @@ import pptx
 import pytest
 
 from tests.knowledge.test_parse import make_pdf
-from tests.servers import wait_for
+from tests.servers import Server, wait_for
+
+MODEL = "smollm2-135m-instruct"
 
 
 def upload(client: openai.OpenAI, name: str, content: bytes) -> str:
@@ -280,3 +282,91 @@ def test_store_crud_and_validation(client: openai.OpenAI) -> None:
     assert client.vector_stores.delete(store.id).deleted
     with pytest.raises(openai.NotFoundError):
         client.vector_stores.retrieve(store.id)
+
+
+@pytest.fixture(scope="module")
+def bakery_store(server: Server) -> tuple[str, str]:
+    """A store holding the bakery handbook: (store id, file id)."""
+    with openai.OpenAI(base_url=server.v1, api_key=server.api_key, max_retries=0) as client:
+        text = f"{CORPUS['bakery.txt']}\nThe head baker is called Marguerite. {uuid.uuid4()}"
+        file_id = upload(client, "bakery.txt", text.encode())
+        store = client.vector_stores.create(name="bakery", file_ids=[file_id])
+        settled(client, store.id)
+        return store.id, file_id
+
+
+def test_file_search_in_responses_cites_its_sources(
+    client: openai.OpenAI, bakery_store: tuple[str, str]
+) -> None:
+    store_id, file_id = bakery_store
+    response = client.responses.create(
+        model=MODEL,
+        input="Who is the head baker?",
+        tools=[{"type": "file_search", "vector_store_ids": [store_id], "max_num_results": 2}],
+        include=["file_search_call.results"],
+        max_output_tokens=24,
+        temperature=0,
+    )
+    call, message = response.output
+    assert call.type == "file_search_call"
+    assert call.status == "completed"
+    assert call.queries == ["Who is the head baker?"]
+    assert call.results is not None
+    assert call.results[0].file_id == file_id
+    assert "Marguerite" in (call.results[0].text or "")
+    assert message.type == "message"
+    [citation] = message.content[0].annotations  # type: ignore[union-attr]
+    assert citation.type == "file_citation"
+    assert citation.file_id == file_id  # type: ignore[union-attr]
+    assert citation.filename == "bakery.txt"  # type: ignore[union-attr]
+    without = client.responses.create(
+        model=MODEL,
+        input="Who is the head baker?",
+        tools=[{"type": "file_search", "vector_store_ids": [store_id]}],
+        max_output_tokens=4,
+    )
+    assert without.output[0].results is None  # type: ignore[union-attr]
+
+
+def test_file_search_stream_events(client: openai.OpenAI, bakery_store: tuple[str, str]) -> None:
+    store_id, _ = bakery_store
+    kinds = [
+        e.type
+        for e in client.responses.create(
+            model=MODEL,
+            input="When is the starter fed?",
+            tools=[{"type": "file_search", "vector_store_ids": [store_id]}],
+            max_output_tokens=8,
+            stream=True,
+        )
+    ]
+    assert kinds[:7] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.file_search_call.in_progress",
+        "response.file_search_call.searching",
+        "response.file_search_call.completed",
+        "response.output_item.done",
+    ]
+    assert "response.output_text.annotation.added" in kinds
+
+
+def test_file_search_extension_of_chat_completions(
+    client: openai.OpenAI, bakery_store: tuple[str, str]
+) -> None:
+    store_id, file_id = bakery_store
+    completion = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Who is the head baker?"}],
+        max_tokens=16,
+        extra_body={"file_search": {"vector_store_ids": [store_id], "max_num_results": 1}},
+    )
+    results = (completion.model_extra or {})["file_search_results"]
+    assert [r["file_id"] for r in results] == [file_id]
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "x"}],
+            extra_body={"file_search": {"vector_store_ids": ["vs_missing"]}},
+        )

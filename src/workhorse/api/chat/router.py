@@ -11,6 +11,7 @@ from workhorse.api.chat import service
 from workhorse.api.chat.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest
+from workhorse.http.auth import ApiKeyDep
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
@@ -26,10 +27,10 @@ def _not_streamable(stream: bool) -> None:
 
 
 async def _create_whole(
-    container: Container, _caller: ApiKeyRecord, body: ChatCompletionRequest
+    container: Container, caller: ApiKeyRecord, body: ChatCompletionRequest
 ) -> ChatCompletion:
     _not_streamable(body.stream)
-    return await service.complete(container, body)
+    return await service.complete(container, caller.id, body)
 
 
 CREATE_CHAT_COMPLETION = Operation(
@@ -63,11 +64,12 @@ _CHUNK_SCHEMA = {
 )
 async def create_chat_completion(
     body: Annotated[ChatCompletionRequest, ParsedBody(ChatCompletionRequest)],
+    api_key: ApiKeyDep,
     container: ContainerDep,
 ) -> Response:
     """Answer a conversation, whole or streamed."""
     if body.stream:
-        events, generation = await service.start_stream(container, body)
+        events, generation = await service.start_stream(container, api_key.id, body)
         return SSEResponse(events, close=generation.aclose)
-    completion = await service.complete(container, body)
+    completion = await service.complete(container, api_key.id, body)
     return JSONResponse(completion.model_dump(mode="json"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MetadataMap = Annotated[dict[str, Annotated[str, Field(max_length=512)]], Field(max_length=16)]
+from workhorse.api.shared import MetadataMap
+from workhorse.api.vector_stores.schemas import FileSearch
 
 
 class TextPart(BaseModel):
@@ -85,6 +86,9 @@ class ChatCompletionRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    file_search: FileSearch | None = None
+    """Workhorse extension: answer from these vector stores (as the Responses API's
+    ``file_search`` tool); the results come back in ``file_search_results``."""
 
     @field_validator("stop")
     @classmethod
@@ -146,6 +150,8 @@ class ChatCompletion(BaseModel):
     choices: list[ChatChoice]
     usage: Usage
     system_fingerprint: str | None = None
+    file_search_results: list[dict[str, Any]] | None = None
+    """Workhorse extension: what ``file_search`` found and gave the model."""
 
 
 class ChatCompletionChunk(BaseModel):

@@ -16,6 +16,7 @@ from workhorse.api.chat.schemas import (
     ChatMessageOut,
     Usage,
 )
+from workhorse.api.vector_stores.grounding import ground
 from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter, WorkhorseError
 from workhorse.providers.base import ChatMessage, Finish, Generation, GenerationParams, TextDelta
@@ -66,18 +67,35 @@ def _completion_id() -> str:
 
 
 async def _start(
-    container: Container, request: ChatCompletionRequest, params: GenerationParams
-) -> Generation:
+    container: Container, owner: str, request: ChatCompletionRequest, params: GenerationParams
+) -> tuple[Generation, list[dict[str, Any]] | None]:
+    """The started generation, and the file search results it was given (if asked)."""
     model = await container.models.chat_model(request.model)
+    results = None
+    if request.file_search is not None:
+        asked = [m.text() for m in request.messages if m.role == "user"]
+        grounding = await ground(
+            container,
+            owner,
+            request.file_search,
+            asked[-1] if asked else "",
+            context_window=model.context_window,
+        )
+        excerpts = grounding.message()
+        if excerpts is not None:
+            params = replace(params, messages=[excerpts, *params.messages])
+        results = grounding.result_items()
     generation = await model.start(params)
     container.metrics.generations.labels(model.id).inc()
-    return generation
+    return generation, results
 
 
-async def complete(container: Container, request: ChatCompletionRequest) -> ChatCompletion:
+async def complete(
+    container: Container, owner: str, request: ChatCompletionRequest
+) -> ChatCompletion:
     """Run the generation to its end and return the whole answer."""
     params = replace(generation_params(request), incremental=False)
-    generation = await _start(container, request, params)
+    generation, results = await _start(container, owner, request, params)
     parts: list[str] = []
     finish: Finish | None = None
     async for event in generation:
@@ -104,20 +122,26 @@ async def complete(container: Container, request: ChatCompletionRequest) -> Chat
             total_tokens=finish.prompt_tokens + finish.completion_tokens,
         ),
         system_fingerprint=FINGERPRINT,
+        file_search_results=results,
     )
 
 
 async def start_stream(
-    container: Container, request: ChatCompletionRequest
+    container: Container, owner: str, request: ChatCompletionRequest
 ) -> tuple[AsyncIterator[str], Generation]:
     """Start the generation (errors raise here); its SSE payloads, and the generation to
     close when the client leaves."""
-    generation = await _start(container, request, generation_params(request))
+    generation, results = await _start(container, owner, request, generation_params(request))
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return _chunks(generation, request.model, include_usage), generation
+    return _chunks(generation, request.model, include_usage, results), generation
 
 
-async def _chunks(generation: Generation, model: str, include_usage: bool) -> AsyncIterator[str]:
+async def _chunks(
+    generation: Generation,
+    model: str,
+    include_usage: bool,
+    results: list[dict[str, Any]] | None = None,
+) -> AsyncIterator[str]:
     base: dict[str, Any] = {
         "id": _completion_id(),
         "object": "chat.completion.chunk",
@@ -127,13 +151,16 @@ async def _chunks(generation: Generation, model: str, include_usage: bool) -> As
     }
     if include_usage:
         base["usage"] = None
+    first = {**base, "file_search_results": results} if results is not None else base
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+    def chunk(
+        delta: dict[str, Any], finish_reason: str | None = None, head: dict[str, Any] = base
+    ) -> str:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return json.dumps({**base, "choices": [choice]}, ensure_ascii=False, separators=_COMPACT)
+        return json.dumps({**head, "choices": [choice]}, ensure_ascii=False, separators=_COMPACT)
 
     try:
-        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        yield chunk({"role": "assistant", "content": "", "refusal": None}, head=first)
         async for event in generation:
             if isinstance(event, TextDelta):
                 yield chunk({"content": event.text})

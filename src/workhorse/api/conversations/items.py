@@ -111,7 +111,12 @@ InputItem = Annotated[
 ]
 """One item as a client sends it."""
 
-_ID_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_"}
+_ID_PREFIX = {
+    "message": "msg_",
+    "function_call": "fc_",
+    "function_call_output": "fco_",
+    "file_search_call": "fs_",
+}
 
 
 def new_item_id(kind: str) -> str:

@@ -48,6 +48,8 @@ class ResponseBuilder:
         self._message: Json | None = None
         self.text = ""
         """Text of the message being written (kept across a takeover)."""
+        self.citations: list[Json] = []
+        """Annotations the answer's text gets when it is done (``file_citation``)."""
 
     @classmethod
     def replay(cls, response: Json, events: list[Json]) -> ResponseBuilder:
@@ -107,6 +109,12 @@ class ResponseBuilder:
         self.response["status"] = "in_progress"
         self._emit("response.in_progress", response=self._snapshot())
 
+    def begin(self, search: tuple[str, list[Json] | None] | None = None) -> None:
+        """``response.in_progress``, then the file search that ran (query, results)."""
+        self.in_progress()
+        if search is not None:
+            self.file_search(*search)
+
     def text_delta(self, delta: str) -> None:
         """More text of the answer (opens the message item on first use)."""
         message = self._open_message()
@@ -150,12 +158,41 @@ class ResponseBuilder:
         )
         return message
 
+    def file_search(self, query: str, results: list[Json] | None) -> None:
+        """A ``file_search_call`` item, done (the search ran before the model started);
+        ``results`` when the client asked to include them."""
+        item: Json = {
+            "id": new_item_id("file_search_call"),
+            "type": "file_search_call",
+            "status": "in_progress",
+            "queries": [query],
+            "results": None,
+        }
+        self.response["output"].append(item)
+        index = self._index(item)
+        self._emit("response.output_item.added", output_index=index, item=copy.deepcopy(item))
+        for stage in ("in_progress", "searching", "completed"):
+            self._emit(f"response.file_search_call.{stage}", output_index=index, item_id=item["id"])
+        item.update(status="completed", results=results)
+        self._emit("response.output_item.done", output_index=index, item=copy.deepcopy(item))
+
     def _close_message(self, status: str) -> None:
         message = self._message
         if message is None:
             return
         index = self._index(message)
         part = text_part("output_text", self.text)
+        citations = [{**c, "index": len(self.text)} for c in self.citations]
+        part["annotations"] = citations
+        for number, annotation in enumerate(citations):
+            self._emit(
+                "response.output_text.annotation.added",
+                item_id=message["id"],
+                output_index=index,
+                content_index=0,
+                annotation_index=number,
+                annotation=annotation,
+            )
         self._emit(
             "response.output_text.done",
             item_id=message["id"],

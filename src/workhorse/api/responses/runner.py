@@ -60,6 +60,8 @@ class Job:
     conversation_id: str | None = None
     input_items: list[Json] = field(default_factory=list)
     prior_output_tokens: int = 0
+    search: tuple[str, list[Json] | None] | None = None
+    """The file search that ran for it: its query, and its results if included."""
 
 
 class LiveRun:
@@ -155,7 +157,7 @@ class ResponseRunner:
                     if live.stop_reason is not None:
                         await live.generation.aclose()
                 if not builder.started:
-                    builder.in_progress()
+                    builder.begin(job.search)
                     live.log.add(builder.take())
                     await live.log.set_status("in_progress")
                 async for event in live.generation:
@@ -324,6 +326,8 @@ class ResponseRunner:
     async def _take_over(self, record: StoredResponse) -> None:
         events = await self._store.events_after(record.id, -1, limit=10_000_000)
         builder = ResponseBuilder.replay(record.object, events)
+        builder.citations = record.request.get("citations", [])
+        search = record.request.get("search")
         job = Job(
             response_id=record.id,
             model_id=record.model,
@@ -333,6 +337,7 @@ class ResponseRunner:
             stored=record.stored,
             conversation_id=record.conversation_id,
             input_items=record.input_items,
+            search=(search[0], search[1]) if search else None,
         )
         if record.cancel_requested:
             await self._settle(job, "cancelled")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workhorse.api.chat.schemas import MetadataMap
 from workhorse.api.conversations.items import InputItem
+from workhorse.api.shared import MetadataMap
+from workhorse.api.vector_stores.schemas import FileSearch
 
 
 class FunctionTool(BaseModel):
@@ -19,6 +20,15 @@ class FunctionTool(BaseModel):
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+
+
+class FileSearchTool(FileSearch):
+    """Search vector stores and answer from what is found (run by Workhorse, any model)."""
+
+    type: Literal["file_search"]
+
+
+Tool = Annotated[FunctionTool | FileSearchTool, Field(discriminator="type")]
 
 
 class FunctionChoice(BaseModel):
@@ -77,7 +87,7 @@ class ResponseCreateRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     truncation: Literal["auto", "disabled"] = "disabled"
-    tools: list[FunctionTool] | None = Field(default=None, max_length=128)
+    tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_choice: Literal["none", "auto", "required"] | FunctionChoice | None = None
     parallel_tool_calls: bool | None = None
     text: TextOptions | None = None
@@ -93,9 +103,20 @@ class ResponseCreateRequest(BaseModel):
             raise ValueError("conversation and previous_response_id cannot be used together")
         if self.background and not self.store:
             raise ValueError("background responses must be stored (store=true)")
+        if sum(isinstance(t, FileSearchTool) for t in self.tools or []) > 1:
+            raise ValueError("at most one file_search tool")
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed when stream is true")
         return self
+
+    def function_tools(self) -> list[FunctionTool]:
+        """The function tools (passed to the model)."""
+        return [t for t in self.tools or [] if isinstance(t, FunctionTool)]
+
+    def file_search(self) -> FileSearchTool | None:
+        """The file_search tool, if any (run here, before the model)."""
+        found = [t for t in self.tools or [] if isinstance(t, FileSearchTool)]
+        return found[0] if found else None
 
     def conversation_id(self) -> str | None:
         """The conversation's id, however it was given."""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from workhorse.api.conversations.items import StoredItem, normalise
+from workhorse.api.conversations.items import StoredItem, item_text, normalise
 from workhorse.api.responses.events import TERMINAL, ResponseBuilder
 from workhorse.api.responses.prompt import fit, messages_for, params_to_json
 from workhorse.api.responses.runner import Job
@@ -27,6 +27,7 @@ from workhorse.api.responses.schemas import (
     InputItemsQuery,
     ResponseCreateRequest,
 )
+from workhorse.api.vector_stores.grounding import ground
 from workhorse.container import Container
 from workhorse.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from workhorse.providers.base import GenerationParams, ToolSpec
@@ -82,20 +83,32 @@ async def _history(
     return []
 
 
-def _params(body: ResponseCreateRequest, items: list[StoredItem]) -> GenerationParams:
+def _query(items: list[StoredItem]) -> str:
+    """What to search for: the last user message given."""
+    for item in reversed(items):
+        if item.get("type") == "message" and item.get("role") == "user":
+            return item_text(item)
+    return " ".join(item_text(i) for i in items if i.get("type") == "message")
+
+
+def _params(
+    body: ResponseCreateRequest, items: list[StoredItem], system: str | None
+) -> GenerationParams:
     choice: str | dict[str, object] | None = None
     if isinstance(body.tool_choice, FunctionChoice):
         choice = {"type": "function", "name": body.tool_choice.name}
     else:
         choice = body.tool_choice
     return GenerationParams(
-        messages=messages_for(body.instructions, items),
+        messages=messages_for(system, items),
         max_tokens=body.max_output_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         json_mode=bool(body.text and body.text.format and body.text.format.type == "json_object"),
         user=body.safety_identifier or body.user,
-        tools=[ToolSpec(t.name, t.description, t.parameters, t.strict) for t in body.tools or []],
+        tools=[
+            ToolSpec(t.name, t.description, t.parameters, t.strict) for t in body.function_tools()
+        ],
         tool_choice=choice,
     )
 
@@ -147,12 +160,25 @@ async def create(container: Container, owner: str, body: ResponseCreateRequest) 
     items = history + input_items
     if not items:
         raise InvalidRequest("input is required", param="input")
-    params = _params(body, items)
+    system, grounding = body.instructions, None
+    search = body.file_search()
+    if search is not None:
+        grounding = await ground(
+            container,
+            owner,
+            search,
+            _query(input_items or items),
+            context_window=model.context_window,
+        )
+        excerpts = grounding.message()
+        if excerpts is not None:
+            system = "\n\n".join(t for t in (body.instructions, excerpts.content) if t)
+    params = _params(body, items, system)
     dropped = 0
     if body.truncation == "auto":
         reserve = body.max_output_tokens or container.settings.default_max_tokens
         params, dropped = await fit(
-            model, params, instructions=body.instructions, items=items, reserve=reserve
+            model, params, instructions=system, items=items, reserve=reserve
         )
     response_id = "resp_" + secrets.token_hex(24)
     status = "queued" if body.background else "in_progress"
@@ -164,9 +190,14 @@ async def create(container: Container, owner: str, body: ResponseCreateRequest) 
         except ContextLengthExceeded as exc:
             raise ContextLengthExceeded(exc.message, param="input") from exc
         container.metrics.generations.labels(model.id).inc()
+    include_results = "file_search_call.results" in (body.include or [])
+    searched = None
+    if grounding is not None:
+        builder.citations = grounding.citations(0)
+        searched = (grounding.query, grounding.result_items() if include_results else None)
     builder.created()
     if generation is not None:
-        builder.in_progress()
+        builder.begin(searched)
     record = StoredResponse(
         id=response_id,
         owner=owner,
@@ -176,7 +207,11 @@ async def create(container: Container, owner: str, body: ResponseCreateRequest) 
         stored=body.store,
         previous_response_id=body.previous_response_id,
         conversation_id=body.conversation_id(),
-        request={"generation": params_to_json(params)},
+        request={
+            "generation": params_to_json(params),
+            "search": None if searched is None else list(searched),
+            "citations": builder.citations,
+        },
         input_items=input_items,
         object=builder.response,
         next_seq=0,
@@ -195,6 +230,7 @@ async def create(container: Container, owner: str, body: ResponseCreateRequest) 
         model_id=body.model,
         params=params,
         builder=builder,
+        search=searched,
         background=body.background,
         stored=body.store,
         stream=body.stream,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workhorse.api.chat.schemas import MetadataMap
+from workhorse.api.shared import MetadataMap
 
 AttributeValue = str | float | bool
 Attributes = Annotated[
@@ -296,3 +296,13 @@ class SearchResultsPage(BaseModel):
     data: list[SearchResult]
     has_more: bool = False
     next_page: str | None = None
+
+
+class FileSearch(BaseModel):
+    """Which vector stores to search, how many results, which files."""
+
+    model_config = ConfigDict(extra="forbid")
+    vector_store_ids: list[str] = Field(min_length=1, max_length=16)
+    max_num_results: int = Field(default=10, ge=1, le=50)
+    filters: ComparisonFilter | CompoundFilter | None = None
+    ranking_options: RankingOptions | None = None
