@@ -1,8 +1,13 @@
-"""``workhorse keys``: create prints the key alone on its last line; revoke takes effect."""
+"""The command line: ``keys`` (create prints the key alone on its last line; revoke takes
+effect), ``ingest`` (a folder into a vector store, with a table of failures), help."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import httpx
+import openai
 
 from tests.servers import Server, wait_for
 
@@ -40,5 +45,31 @@ def test_revoking_unknown_key_fails_clearly(server: Server) -> None:
 def test_cli_help_lists_commands(server: Server) -> None:
     result = server.cli("--help")
     assert result.returncode == 0
-    for command in ("serve", "keys"):
+    for command in ("serve", "worker", "ingest", "keys"):
         assert command in result.stdout
+
+
+def test_ingest_indexes_a_folder_and_tables_what_failed(server: Server, tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex[:10]
+    folder = tmp_path / "docs"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "guide.md").write_text(f"# Guide\n\nThe ferry leaves at dawn {marker}.\n")
+    (folder / "nested" / "notes.txt").write_text(f"Bring a coat for the ferry {marker}.\n")
+    (folder / "nested" / "broken.pdf").write_bytes(b"%PDF-1.7 " + uuid.uuid4().bytes)
+    (folder / ".hidden.txt").write_text("never uploaded")
+    store = f"cli-{marker}"
+    result = server.cli("ingest", str(folder), "--vector-store", store, "--url", server.base_url)
+    assert result.returncode == 1, result.stderr  # one file failed
+    assert "2 indexed" in result.stdout
+    assert "1 failed" in result.stdout
+    assert "broken.pdf" in result.stdout
+    assert "not a valid PDF" in result.stdout
+    assert ".hidden" not in result.stdout
+    with openai.OpenAI(base_url=server.v1, api_key=server.api_key, max_retries=0) as client:
+        [found] = [s for s in client.vector_stores.list(limit=100) if s.name == store]
+        hits = client.vector_stores.search(found.id, query=f"ferry {marker}").data
+        assert {h.filename for h in hits} == {"guide.md", "notes.txt"}
+    again = server.cli(
+        "ingest", str(folder / "guide.md"), "--vector-store", store, "--url", server.base_url
+    )
+    assert again.returncode == 0, again.stderr  # the same store, found by name

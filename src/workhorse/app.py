@@ -36,7 +36,7 @@ from workhorse.api.uploads.router import CREATE_UPLOAD
 from workhorse.api.uploads.router import router as uploads_router
 from workhorse.api.vector_stores.router import CREATE_VECTOR_STORE
 from workhorse.api.vector_stores.router import router as vector_stores_router
-from workhorse.config import Settings
+from workhorse.config import INITIAL_KEY_FILE, Settings
 from workhorse.container import Container
 from workhorse.http.auth import require_api_key
 from workhorse.http.bodies import document_bodies
@@ -49,7 +49,6 @@ from workhorse.store.db import migrate
 
 log = logging.getLogger("workhorse")
 
-INITIAL_KEY_FILE = "initial-api-key"
 PURGE_INTERVAL_S = 600
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 import typer
 from pydantic import ValidationError
 
-from workhorse.config import Settings
+from workhorse.config import INITIAL_KEY_FILE, Settings
 from workhorse.errors import WorkhorseError
 from workhorse.obs.logging import configure_logging
 from workhorse.store.api_keys import ApiKeyStore
@@ -113,6 +113,47 @@ def worker(
     settings = _settings(data_dir=data_dir, ingest_workers=workers)
     configure_logging(settings.log_level)
     asyncio.run(run_worker(settings))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index")],
+    vector_store: Annotated[
+        str, typer.Option("--vector-store", help="Name of the vector store (created if missing)")
+    ],
+    url: Annotated[
+        str, typer.Option(envvar="WORKHORSE_URL", help="The running server")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="WORKHORSE_API_KEY", help="Default: the data dir's first key"),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Upload files and folders to a server and index them into a vector store."""
+    from rich.console import Console
+
+    from workhorse.ingest_client import IngestError, ingest_paths, summary
+
+    settings = _settings(data_dir=data_dir)
+    key = api_key
+    if key is None:
+        key_file = settings.data_dir / INITIAL_KEY_FILE
+        if not key_file.exists():
+            typer.echo("no API key: pass --api-key or set WORKHORSE_API_KEY", err=True)
+            raise typer.Exit(2)
+        key = key_file.read_text().strip()
+    console = Console(stderr=True)
+    try:
+        outcome = ingest_paths(
+            paths, store_name=vector_store, base_url=url, api_key=key, console=console
+        )
+    except IngestError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    Console().print(summary(outcome, vector_store))
+    if outcome.failed:
+        raise typer.Exit(1)
 
 
 @keys_app.command("create")

@@ -11,6 +11,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+INITIAL_KEY_FILE = "initial-api-key"
+"""The file in the data dir holding the first API key (mode 0600)."""
+
 
 class UpstreamSettings(BaseModel):
     """An OpenAI-compatible server whose models Workhorse proxies by model id."""
