@@ -71,5 +71,6 @@ def ingestion_workers(container: Container) -> IngestionWorkers:
         container.blobs,
         container.index,
         container.models,
+        container.metrics,
     )
     return IngestionWorkers(container.settings, container.jobs, ingestor, container.vector_stores)

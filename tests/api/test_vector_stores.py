@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import docx
+import httpx
 import openai
 import openpyxl
 import pptx
@@ -370,3 +371,29 @@ def test_file_search_extension_of_chat_completions(
             messages=[{"role": "user", "content": "x"}],
             extra_body={"file_search": {"vector_store_ids": ["vs_missing"]}},
         )
+
+
+def ingested_chunks(server: Server, source: str) -> float:
+    for line in httpx.get(server.base_url + "/metrics").text.splitlines():
+        if line.startswith(f'workhorse_ingested_chunks_total{{source="{source}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_the_same_content_in_two_stores_is_embedded_once(
+    client: openai.OpenAI, server: Server, storage_mode: str
+) -> None:
+    file_id = upload(client, "shared.txt", f"Shared knowledge {uuid.uuid4()}.".encode())
+    first = client.vector_stores.create(name="first", file_ids=[file_id])
+    settled(client, first.id)
+    copied = ingested_chunks(server, "copied")
+    second = client.vector_stores.create(name="second", file_ids=[file_id])
+    settled(client, second.id)
+    assert client.vector_stores.files.retrieve(file_id, vector_store_id=second.id).status == (
+        "completed"
+    )
+    one = client.vector_stores.search(first.id, query="shared knowledge").data
+    two = client.vector_stores.search(second.id, query="shared knowledge").data
+    assert [r.content[0].text for r in one] == [r.content[0].text for r in two]
+    if storage_mode == "sqlite":  # scaled out, the worker process does it (no /metrics there)
+        assert ingested_chunks(server, "copied") == copied + len(two)

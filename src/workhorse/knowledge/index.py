@@ -34,6 +34,7 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy import text
 
 from workhorse.store.db import Database
 
@@ -100,6 +101,10 @@ class ChunkIndex(Protocol):
     ) -> list[Hit]:
         """The best ``limit`` chunks of these stores (only ``file_ids``, if given)."""
 
+    async def file_chunks(self, vector_store_id: str, file_id: str) -> list[IndexedChunk]:
+        """A file's chunks in one store, with their vectors, in order."""
+        ...
+
     async def aclose(self) -> None:
         """Save what is worth saving and release resources (not the database)."""
 
@@ -155,3 +160,23 @@ def fuse(
 def candidate_pool(limit: int) -> int:
     """How many candidates each list contributes to the fusion."""
     return min(max(2 * limit, 50), 1000)
+
+
+async def read_file_chunks(db: Database, vector_store_id: str, file_id: str) -> list[IndexedChunk]:
+    """A file's stored chunks with their vectors (float32 bytes, or pgvector's text)."""
+    postgres = db.engine.dialect.name == "postgresql"
+    vector = "CAST(embedding AS text)" if postgres else "embedding"
+    query = text(
+        f"SELECT chunk_index, text, location, {vector} FROM knowledge_chunks "  # noqa: S608
+        "WHERE vector_store_id = :store AND file_id = :file ORDER BY chunk_index"
+    )
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(query, {"store": vector_store_id, "file": file_id})).all()
+    chunks = []
+    for index, body, location, raw in rows:
+        if postgres:
+            values = np.array([float(x) for x in str(raw).strip("[]").split(",")], np.float32)
+        else:
+            values = np.frombuffer(raw, dtype=np.float32).copy()
+        chunks.append(IndexedChunk(int(index), body, location, values))
+    return chunks

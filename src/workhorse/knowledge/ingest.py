@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -35,16 +36,26 @@ from workhorse.knowledge.chunk import (
 )
 from workhorse.knowledge.index import ChunkIndex, IndexedChunk
 from workhorse.knowledge.parse import parse
+from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry, bundled_embedding_model_path
 from workhorse.store.blobs import BlobStore
 from workhorse.store.files import FileStore
-from workhorse.store.vector_stores import StoreFileRecord, VectorStoreStore
+from workhorse.store.vector_stores import FileStatus, StoreFileRecord, VectorStoreStore
 
 log = logging.getLogger("workhorse.ingest")
 
 
-class JobCancelled(Exception):
-    """The file's job was cancelled (or removed) while it ran."""
+class JobLost(Exception):
+    """This worker no longer holds the job: cancelled, removed, or taken over."""
+
+
+@dataclass
+class Claim:
+    """A job held by this worker: the row as claimed, and the token that proves it."""
+
+    job: StoreFileRecord
+    token: str
+    lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,8 +94,10 @@ class Ingestor:
         blobs: BlobStore,
         index: ChunkIndex,
         models: ModelRegistry,
+        metrics: Metrics,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._stores = stores
         self._files = files
         self._blobs = blobs
@@ -92,57 +105,120 @@ class Ingestor:
         self._models = models
         self._lease = timedelta(seconds=settings.ingest_lease_s)
 
+    async def _copy(self, claim: Claim) -> int | None:
+        """Identical content is embedded once: a file already ingested into another store
+        with the same chunking has its chunks and vectors copied."""
+        job = claim.job
+        source = await self._stores.embedded_elsewhere(
+            job.file_id, job.chunking, job.vector_store_id
+        )
+        if source is None:
+            return None
+        chunks = await self._index.file_chunks(source[0], job.file_id)
+        if not chunks or len(chunks) != source[1]:
+            return None  # changing under us: compute them instead
+        await self._still_held(claim)
+        await self._index.replace_file(job.vector_store_id, job.file_id, chunks)
+        self._metrics.ingested_chunks.labels("copied").inc(len(chunks))
+        return len(chunks)
+
     @cached_property
     def _counter(self) -> WordPieceCounter:
         return WordPieceCounter(bundled_embedding_model_path() / "tokenizer.json")
 
     async def run(self, vector_store_id: str, file_id: str) -> None:
         """Ingest the file if its job is still to do; store how it ended."""
-        job = await self._stores.claim_file(vector_store_id, file_id, self._lease)
-        if job is None:
+        claimed = await self._stores.claim_file(vector_store_id, file_id, self._lease)
+        if claimed is None:
             return  # done, cancelled, removed, or held by another worker
+        claim = Claim(*claimed)
+        heartbeat = asyncio.create_task(self._heartbeat(claim), name=f"lease-{file_id}")
         try:
-            chunks = await self._ingest(job)
-        except JobCancelled:
-            await self._index.remove_file(vector_store_id, file_id)
+            await self._run(claim)
+        finally:
+            heartbeat.cancel()
+
+    async def _heartbeat(self, claim: Claim) -> None:
+        # Parsing a big file runs for a while on a thread: the lease must outlive it.
+        job = claim.job
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            if not await self._stores.renew(
+                job.vector_store_id, job.file_id, claim.token, self._lease
+            ):
+                claim.lost = True
+                return
+
+    async def _still_held(self, claim: Claim) -> None:
+        job = claim.job
+        held = not claim.lost and await self._stores.renew(
+            job.vector_store_id, job.file_id, claim.token, self._lease
+        )
+        if not held:
+            raise JobLost
+
+    async def _run(self, claim: Claim) -> None:
+        job = claim.job
+        store_id, file_id = job.vector_store_id, job.file_id
+        try:
+            chunks = await self._ingest(claim)
+        except JobLost:
+            await self._after_losing(store_id, file_id)
             return
         except DocumentError as exc:
-            await self._stores.finish_file(
-                vector_store_id, file_id, "failed", error=last_error(exc)
-            )
+            await self._end(claim, "failed", error=last_error(exc))
             return
         except Exception as exc:
-            await self._retry_or_fail(job, exc)
+            await self._retry_or_fail(claim, exc)
             return
         record = await self._files.get(job.owner, file_id)
         size = record.bytes if record is not None else 0
-        done = await self._stores.finish_file(
-            vector_store_id, file_id, "completed", usage_bytes=size, chunks=chunks
-        )
-        if not done:  # cancelled or removed meanwhile: leave nothing searchable behind
-            await self._index.remove_file(vector_store_id, file_id)
+        if not await self._end(claim, "completed", usage_bytes=size, chunks=chunks):
+            await self._after_losing(store_id, file_id)
 
-    async def _retry_or_fail(self, job: StoreFileRecord, exc: Exception) -> None:
-        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, WorkhorseError) else str(exc)
+    async def _end(self, claim: Claim, status: FileStatus, **fields: Any) -> bool:
+        job = claim.job
+        ended = await self._stores.finish_file(
+            job.vector_store_id, job.file_id, claim.token, status, **fields
+        )
+        if ended:
+            self._metrics.ingested_files.labels(status).inc()
+        return ended
+
+    async def _after_losing(self, store_id: str, file_id: str) -> None:
+        """The job ended without this worker: if the file was cancelled or taken out of
+        the store, leave none of its chunks searchable; if another worker finished it,
+        its chunks are that worker's and stay."""
+        if await self._stores.status_of(store_id, file_id) in (None, "cancelled"):
+            await self._index.remove_file(store_id, file_id)
+            self._metrics.ingested_files.labels("cancelled").inc()
+
+    async def _retry_or_fail(self, claim: Claim, exc: Exception) -> None:
+        job = claim.job
+        reason = str(exc) if isinstance(exc, WorkhorseError) else f"{type(exc).__name__}: {exc}"
         if job.attempts >= self._settings.ingest_max_attempts:
             error = {
                 "code": "server_error",
                 "message": f"ingestion failed {job.attempts} times; last: {reason}",
             }
-            await self._stores.finish_file(job.vector_store_id, job.file_id, "failed", error=error)
+            await self._end(claim, "failed", error=error)
             return
         log.warning(
             "ingestion failed; it will be retried",
             extra={"vector_store_id": job.vector_store_id, "file_id": job.file_id},
             exc_info=exc,
         )
-        await self._stores.release(job.vector_store_id, job.file_id)
+        await self._stores.release(job.vector_store_id, job.file_id, claim.token)
         raise RetryLater(reason) from exc
 
-    async def _ingest(self, job: StoreFileRecord) -> int:
+    async def _ingest(self, claim: Claim) -> int:
+        job = claim.job
         record = await self._files.get(job.owner, job.file_id)
         if record is None:
             raise DocumentError(f"file {job.file_id!r} was deleted before it could be ingested")
+        copied = await self._copy(claim)
+        if copied is not None:
+            return copied
         path = self._blobs.path(record.sha256)
         blocks = await asyncio.to_thread(
             parse, path, record.filename, max_bytes=self._settings.ingest_max_file_bytes
@@ -159,8 +235,7 @@ class Ingestor:
         indexed: list[IndexedChunk] = []
         batch = self._settings.embed_batch_size
         for start in range(0, len(chunks), batch):
-            if not await self._stores.renew(job.vector_store_id, job.file_id, self._lease):
-                raise JobCancelled
+            await self._still_held(claim)
             part = chunks[start : start + batch]
             embeddings = await embedder.embed([c.text for c in part])
             vectors = np.asarray(embeddings.vectors, dtype=np.float32)
@@ -169,7 +244,7 @@ class Ingestor:
                 IndexedChunk(c.index, c.text, c.location, vector)
                 for c, vector in zip(part, vectors, strict=True)
             ]
-        if not await self._stores.renew(job.vector_store_id, job.file_id, self._lease):
-            raise JobCancelled
+        await self._still_held(claim)
         await self._index.replace_file(job.vector_store_id, job.file_id, indexed)
+        self._metrics.ingested_chunks.labels("embedded").inc(len(indexed))
         return len(indexed)

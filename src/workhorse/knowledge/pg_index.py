@@ -35,6 +35,7 @@ from workhorse.knowledge.index import (
     check_vector,
     fuse,
     query_words,
+    read_file_chunks,
 )
 from workhorse.store.db import Database
 
@@ -241,6 +242,10 @@ class PgIndex:
         )
         # relaxed_order may return neighbours slightly out of order.
         return [row[0] for row in sorted(found, key=lambda row: (row[1], row[0]))]
+
+    async def file_chunks(self, vector_store_id: str, file_id: str) -> list[IndexedChunk]:
+        """A file's chunks in one store, with their vectors, in order."""
+        return await read_file_chunks(self._db, vector_store_id, file_id)
 
     async def aclose(self) -> None:
         """Nothing to release: the database belongs to the caller."""

@@ -45,6 +45,7 @@ from workhorse.knowledge.index import (
     check_vector,
     fuse,
     query_words,
+    read_file_chunks,
 )
 from workhorse.store.db import Database
 from workhorse.store.tables import KnowledgeChunk
@@ -273,6 +274,10 @@ class SqliteIndex:
         for store, ann in list(self._anns.items()):
             if ann.dirty:
                 await asyncio.to_thread(ann.save, self._stem(store))
+
+    async def file_chunks(self, vector_store_id: str, file_id: str) -> list[IndexedChunk]:
+        """A file's chunks in one store, with their vectors, in order."""
+        return await read_file_chunks(self._db, vector_store_id, file_id)
 
     async def aclose(self) -> None:
         """Save changed indexes and close this index's read connections."""

@@ -40,6 +40,20 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.ingested_files = Counter(
+            "workhorse_ingested_files",
+            "Ingestion jobs ended, by status (completed, failed, cancelled).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.ingested_chunks = Counter(
+            "workhorse_ingested_chunks",
+            "Chunks indexed, by how their vectors came: embedded, or copied from a store "
+            "that already holds the same content.",
+            ["source"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)

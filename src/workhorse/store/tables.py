@@ -214,6 +214,8 @@ class VectorStoreFile(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """While a worker holds the job; NULL while it waits in the queue."""
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    """The holder of the job: a worker that lost its lease can no longer renew or end it."""
     enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -324,6 +324,7 @@ class VectorStoreStore:
                     "chunks": 0,
                     "attempts": 0,
                     "lease_expires_at": None,
+                    "claim_token": None,
                     "enqueued_at": now,
                     "completed_at": None,
                 }
@@ -488,7 +489,9 @@ class VectorStoreStore:
             conn.execute(
                 update(_F)
                 .where(_F.c.batch_id == batch_id, _F.c.status == "in_progress")
-                .values(status="cancelled", lease_expires_at=None, completed_at=_now())
+                .values(
+                    status="cancelled", lease_expires_at=None, claim_token=None, completed_at=_now()
+                )
             )
 
         await self._db.write(work)
@@ -496,12 +499,32 @@ class VectorStoreStore:
 
     # -- ingestion jobs --------------------------------------------------------------
 
+    async def embedded_elsewhere(
+        self, file_id: str, chunking: Json, vector_store_id: str
+    ) -> tuple[str, int] | None:
+        """Another store where this file was ingested with the same chunking: (store id,
+        chunk count), so its chunks and vectors can be copied instead of computed again."""
+        query = (
+            select(_F.c.vector_store_id, _F.c.chunks)
+            .where(
+                _F.c.file_id == file_id,
+                _F.c.status == "completed",
+                _F.c.chunking_json == json.dumps(chunking),
+                _F.c.vector_store_id != vector_store_id,
+            )
+            .limit(1)
+        )
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return (row[0], int(row[1])) if row is not None else None
+
     async def claim_file(
         self, store_id: str, file_id: str, lease: timedelta
-    ) -> StoreFileRecord | None:
-        """Give the file's job to the caller until ``lease`` from now; None when it ended,
-        or another worker holds it."""
+    ) -> tuple[StoreFileRecord, str] | None:
+        """Give the file's job to the caller until ``lease`` from now, with the token that
+        proves it; None when it ended, or another worker holds it."""
         now = _now()
+        token = secrets.token_hex(16)
 
         def work(conn: Connection) -> Row[Any] | None:
             return conn.execute(
@@ -512,24 +535,29 @@ class VectorStoreStore:
                     _F.c.status == "in_progress",
                     or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now),
                 )
-                .values(lease_expires_at=now + lease, attempts=_F.c.attempts + 1)
+                .values(lease_expires_at=now + lease, claim_token=token, attempts=_F.c.attempts + 1)
                 .returning(*_F.c)
             ).first()
 
         row = await self._db.write(work)
-        return _file(row) if row is not None else None
+        return (_file(row), token) if row is not None else None
 
-    async def renew(self, store_id: str, file_id: str, lease: timedelta) -> bool:
-        """Extend the caller's lease; False when the job was cancelled or removed."""
+    def _held(self, store_id: str, file_id: str, token: str) -> Any:
+        return and_(
+            _F.c.vector_store_id == store_id,
+            _F.c.file_id == file_id,
+            _F.c.status == "in_progress",
+            _F.c.claim_token == token,
+        )
+
+    async def renew(self, store_id: str, file_id: str, token: str, lease: timedelta) -> bool:
+        """Extend the holder's lease; False when it no longer holds the job (ended,
+        cancelled, removed, or taken over after its lease ran out)."""
 
         def work(conn: Connection) -> bool:
             row = conn.execute(
                 update(_F)
-                .where(
-                    _F.c.vector_store_id == store_id,
-                    _F.c.file_id == file_id,
-                    _F.c.status == "in_progress",
-                )
+                .where(self._held(store_id, file_id, token))
                 .values(lease_expires_at=_now() + lease)
                 .returning(_F.c.file_id)
             ).first()
@@ -537,32 +565,37 @@ class VectorStoreStore:
 
         return await self._db.write(work)
 
+    async def status_of(self, store_id: str, file_id: str) -> str | None:
+        """The job's status now (None when the file left the store)."""
+        query = select(_F.c.status).where(_F.c.vector_store_id == store_id, _F.c.file_id == file_id)
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return str(row[0]) if row is not None else None
+
     async def finish_file(
         self,
         store_id: str,
         file_id: str,
+        token: str,
         status: FileStatus,
         *,
         error: Json | None = None,
         usage_bytes: int = 0,
         chunks: int = 0,
     ) -> bool:
-        """End the job (only if it is still running); False when it had already ended."""
+        """End the job if the caller still holds it; False otherwise."""
 
         def work(conn: Connection) -> bool:
             row = conn.execute(
                 update(_F)
-                .where(
-                    _F.c.vector_store_id == store_id,
-                    _F.c.file_id == file_id,
-                    _F.c.status == "in_progress",
-                )
+                .where(self._held(store_id, file_id, token))
                 .values(
                     status=status,
                     last_error_json=json.dumps(error) if error else None,
                     usage_bytes=usage_bytes,
                     chunks=chunks,
                     lease_expires_at=None,
+                    claim_token=None,
                     completed_at=_now(),
                 )
                 .returning(_F.c.file_id)
@@ -571,18 +604,14 @@ class VectorStoreStore:
 
         return await self._db.write(work)
 
-    async def release(self, store_id: str, file_id: str) -> None:
+    async def release(self, store_id: str, file_id: str, token: str) -> None:
         """Give the job back to the queue (a retry follows) without ending it."""
 
         def work(conn: Connection) -> None:
             conn.execute(
                 update(_F)
-                .where(
-                    _F.c.vector_store_id == store_id,
-                    _F.c.file_id == file_id,
-                    _F.c.status == "in_progress",
-                )
-                .values(lease_expires_at=None, enqueued_at=_now())
+                .where(self._held(store_id, file_id, token))
+                .values(lease_expires_at=None, claim_token=None, enqueued_at=_now())
             )
 
         await self._db.write(work)
