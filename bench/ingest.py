@@ -38,10 +38,11 @@ from tests.servers import run_workhorse
 from workhorse.providers.registry import bundled_embedding_model_path
 
 PAGE_CHARS = 3000
-WORDS = (
-    "river bakery ledger harbour engine lantern orchard meadow signal timber copper "
-    "weather journey garden library compass station valley summit canal"
-).split()
+WORDS = [
+    *("river", "bakery", "ledger", "harbour", "engine", "lantern", "orchard", "meadow"),
+    *("signal", "timber", "copper", "weather", "journey", "garden", "library", "compass"),
+    *("station", "valley", "summit", "canal"),
+]
 
 
 def paragraph(rng: np.random.Generator, words: int = 60) -> str:
@@ -123,7 +124,8 @@ def main() -> None:
         with sqlite3.connect(database) as conn:
             texts = [row[0] for row in conn.execute("SELECT text FROM knowledge_chunks")]
     print(f"corpus: {len(files)} files, {pages} pages, {len(texts)} chunks")
-    print(f"ingestion: {elapsed:.1f} s, {pages / elapsed:.1f} pages/s, {len(texts) / elapsed:.1f} chunks/s")
+    rate = len(texts) / elapsed
+    print(f"ingestion: {elapsed:.1f} s, {pages / elapsed:.1f} pages/s, {rate:.1f} chunks/s")
 
     from sentence_transformers import SentenceTransformer
 
