@@ -24,6 +24,8 @@ from workhorse.api.embeddings.router import CREATE_EMBEDDINGS
 from workhorse.api.embeddings.router import router as embeddings_router
 from workhorse.api.files.router import CREATE_FILE
 from workhorse.api.files.router import router as files_router
+from workhorse.api.fine_tuning.router import CREATE_FINE_TUNING_JOB
+from workhorse.api.fine_tuning.router import router as fine_tuning_router
 from workhorse.api.health.router import router as health_router
 from workhorse.api.messages.router import CREATE_MESSAGE
 from workhorse.api.messages.router import router as messages_router
@@ -44,7 +46,7 @@ from workhorse.http.errors import document_errors, install_error_handlers
 from workhorse.http.idempotency import IdempotencyMiddleware, Replay, replay_response
 from workhorse.http.middleware import RequestContextMiddleware
 from workhorse.http.negotiation import XmlNegotiationMiddleware
-from workhorse.services import build_container, ingestion_workers
+from workhorse.services import build_container, ingestion_workers, training_workers
 from workhorse.store.db import migrate
 
 log = logging.getLogger("workhorse")
@@ -95,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the app and its services; the lifespan opens the database and loads models."""
     container = build_container(settings)
     workers = ingestion_workers(container)
+    trainers = training_workers(container)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -103,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
         await _bootstrap_key(container)
         container.models.start_loading()
         container.runner.start_sweeping()
+        trainers.start()
         workers.start()
         purge = asyncio.create_task(_purge_expired(container), name="purge-idempotency")
         purge_uploads = asyncio.create_task(
@@ -114,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             purge.cancel()
             purge_uploads.cancel()
+            await trainers.aclose()
             await workers.aclose()
             await container.runner.aclose()
             await container.index.aclose()
@@ -143,6 +148,7 @@ def create_app(settings: Settings) -> FastAPI:
         conversations_router,
         embeddings_router,
         files_router,
+        fine_tuning_router,
         messages_router,
         models_router,
         responses_router,
@@ -164,6 +170,7 @@ def create_app(settings: Settings) -> FastAPI:
                 CREATE_MESSAGE,
                 CREATE_RESPONSE,
                 CREATE_VECTOR_STORE,
+                CREATE_FINE_TUNING_JOB,
             ]
         )
     )

@@ -181,6 +181,17 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=64, ge=1, le=2048)
     """Chunks embedded per call during ingestion (between calls, API requests get the model)."""
 
+    train_max_attempts: int = Field(default=3, ge=1)
+    """Times a fine-tuning run is started (resuming from its newest checkpoint) after its
+    training process dies, before the job ends ``failed``."""
+
+    train_lease_s: float = Field(default=30.0, gt=0)
+    """Seconds a worker holds a fine-tuning job without renewing (it renews every second
+    while training); after that (its process died) the job is queued again."""
+
+    train_requeue_after_s: float = Field(default=600.0, gt=0)
+    """Seconds a queued fine-tuning job may wait unclaimed before it is queued again."""
+
     uploads_ttl_s: int = Field(default=3600, ge=1)
     """Seconds an upload (``/v1/uploads``) accepts parts and may be completed; after that it
     is ``expired`` and its parts are deleted."""

@@ -15,6 +15,8 @@ from workhorse.store.blobs import BlobStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import Database
 from workhorse.store.files import FileStore
+from workhorse.store.fine_tuned_models import FineTunedModelStore
+from workhorse.store.fine_tuning import FineTuningStore
 from workhorse.store.idempotency import IdempotencyStore
 from workhorse.store.responses import ResponseStore
 from workhorse.store.uploads import UploadStore
@@ -40,3 +42,5 @@ class Container:
     vector_stores: VectorStoreStore
     index: ChunkIndex
     jobs: Jobs
+    fine_tuning: FineTuningStore
+    fine_tuned: FineTunedModelStore

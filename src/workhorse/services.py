@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from workhorse.api.responses.runner import ResponseRunner
 from workhorse.config import Settings
 from workhorse.container import Container
 from workhorse.jobs.ingestion import IngestionWorkers
 from workhorse.jobs.queue import Jobs, open_huey
+from workhorse.jobs.training import TrainingWorkers
 from workhorse.knowledge.index import open_index
 from workhorse.knowledge.ingest import Ingestor
 from workhorse.obs.metrics import Metrics
-from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, ModelRegistry
+from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, FineTuned, ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import open_database
 from workhorse.store.files import FileStore
+from workhorse.store.fine_tuned_models import FineTunedModelStore
+from workhorse.store.fine_tuning import FineTuningStore
 from workhorse.store.idempotency import IdempotencyStore
 from workhorse.store.responses import ResponseStore
 from workhorse.store.uploads import UploadStore
@@ -29,6 +33,19 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
     db = open_database(settings.resolved_database_url())
     models, metrics = ModelRegistry(settings, chat=chat), Metrics()
     responses = ResponseStore(db, lease=timedelta(seconds=settings.response_lease_s))
+    fine_tuning, fine_tuned = FineTuningStore(db), FineTunedModelStore(db)
+
+    async def find_fine_tuned(model_id: str) -> FineTuned | None:
+        model = await fine_tuned.get(model_id)
+        if model is not None:
+            return FineTuned(model.base_model, Path(model.adapter_path), model.created_at)
+        checkpoint = await fine_tuning.checkpoint_by_model(model_id)
+        job = await fine_tuning.get(None, checkpoint.job_id) if checkpoint else None
+        if checkpoint is None or job is None:
+            return None
+        return FineTuned(job.model, Path(checkpoint.adapter_path), checkpoint.created_at)
+
+    models.serve_fine_tuned(find_fine_tuned)
     return Container(
         settings=settings,
         db=db,
@@ -58,7 +75,10 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
             open_huey(settings),
             workers=settings.ingest_workers,
             max_attempts=settings.ingest_max_attempts,
+            train_attempts=settings.train_max_attempts,
         ),
+        fine_tuning=fine_tuning,
+        fine_tuned=fine_tuned,
     )
 
 
@@ -74,3 +94,15 @@ def ingestion_workers(container: Container) -> IngestionWorkers:
         container.metrics,
     )
     return IngestionWorkers(container.settings, container.jobs, ingestor, container.vector_stores)
+
+
+def training_workers(container: Container) -> TrainingWorkers:
+    """The fine-tuning job runner of a process built by ``build_container``."""
+    return TrainingWorkers(
+        container.settings,
+        container.jobs,
+        container.fine_tuning,
+        container.fine_tuned,
+        container.files,
+        container.blobs,
+    )

@@ -30,6 +30,7 @@ from workhorse.errors import WorkhorseError
 log = logging.getLogger("workhorse.jobs")
 
 IngestHandler = Callable[[str, str], Coroutine[Any, Any, None]]
+TrainHandler = Callable[[str], Coroutine[Any, Any, None]]
 
 
 class QueueConfigError(WorkhorseError):
@@ -64,7 +65,9 @@ class _EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey is untyped
 class Jobs:
     """Enqueues jobs and, when started, runs them on huey worker threads."""
 
-    def __init__(self, huey: Huey, *, workers: int, max_attempts: int) -> None:
+    def __init__(
+        self, huey: Huey, *, workers: int, max_attempts: int, train_attempts: int = 3
+    ) -> None:
         self.huey = huey
         self._workers = workers
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,6 +76,10 @@ class Jobs:
         self._ingest_task: Any = huey.task(
             name="ingest_file", retries=max_attempts, retry_delay=1, retry_backoff=2
         )(self._run_ingest)
+        self._train_handler: TrainHandler | None = None
+        self._train_task: Any = huey.task(
+            name="fine_tune", retries=train_attempts, retry_delay=1, retry_backoff=2
+        )(self._run_train)
 
     def on_ingest(self, handler: IngestHandler) -> None:
         """The coroutine that ingests ``(vector_store_id, file_id)``."""
@@ -82,11 +89,29 @@ class Jobs:
         """Queue the ingestion of one file (durable once this returns)."""
         await asyncio.to_thread(self._ingest_task, vector_store_id, file_id)
 
+    def on_train(self, handler: TrainHandler) -> None:
+        """The coroutine that runs the fine-tuning job ``job_id``."""
+        self._train_handler = handler
+
+    async def enqueue_train(self, job_id: str) -> None:
+        """Queue a fine-tuning job (durable once this returns)."""
+        await asyncio.to_thread(self._train_task, job_id)
+
     def _run_ingest(self, vector_store_id: str, file_id: str) -> None:
+        if self._ingest_handler is None:
+            raise RetryTask("this process does not ingest yet", delay=1)
+        self._run(self._ingest_handler(vector_store_id, file_id))
+
+    def _run_train(self, job_id: str) -> None:
+        if self._train_handler is None:
+            raise RetryTask("this process does not train yet", delay=1)
+        self._run(self._train_handler(job_id))
+
+    def _run(self, job: Coroutine[Any, Any, None]) -> None:
         # On a huey worker thread: hand the job to the event loop and wait for it.
-        if self._loop is None or self._ingest_handler is None:
+        if self._loop is None:
+            job.close()
             raise RetryTask("no event loop to run the job on yet", delay=1)
-        job = self._ingest_handler(vector_store_id, file_id)
         try:
             asyncio.run_coroutine_threadsafe(job, self._loop).result()
         except RetryLater as exc:

@@ -14,7 +14,7 @@ import logging
 import signal
 
 from workhorse.config import Settings
-from workhorse.services import build_container, ingestion_workers
+from workhorse.services import build_container, ingestion_workers, training_workers
 from workhorse.store.db import migrate
 
 log = logging.getLogger("workhorse.worker")
@@ -28,15 +28,18 @@ async def run_worker(settings: Settings) -> None:
     container.models.start_loading()
     await container.models.wait_loaded()
     workers = ingestion_workers(container)
+    trainers = training_workers(container)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    trainers.start()
     workers.start()
     log.info("worker ready", extra={"workers": settings.ingest_workers})
     try:
         await stop.wait()
     finally:
+        await trainers.aclose()
         await workers.aclose()
         await container.index.aclose()
         await container.models.aclose()

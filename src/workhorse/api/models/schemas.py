@@ -21,3 +21,11 @@ class ModelList(BaseModel):
 
     object: Literal["list"] = "list"
     data: list[Model]
+
+
+class ModelDeleted(BaseModel):
+    """The answer to deleting a fine-tuned model."""
+
+    id: str
+    object: Literal["model"] = "model"
+    deleted: bool = True

@@ -1,0 +1,1 @@
+"""Fine-tuning: training-file checks, LoRA training, export for llama.cpp (no HTTP)."""
