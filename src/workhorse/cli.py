@@ -156,6 +156,77 @@ def ingest(
         raise typer.Exit(1)
 
 
+@app.command()
+def train(
+    training_file: Annotated[Path, typer.Argument(help="Chat examples, one JSON object a line")],
+    validation: Annotated[
+        Path | None, typer.Option("--validation", help="Validation examples (JSONL)")
+    ] = None,
+    suffix: Annotated[str | None, typer.Option(help="Part of the fine-tuned model's name")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model to fine-tune (default: the bundled chat model, WORKHORSE_CHAT_MODEL_ID)"
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Epochs (default: auto)", min=1)
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Examples a step (default: auto)", min=1)
+    ] = None,
+    learning_rate_multiplier: Annotated[
+        float | None,
+        typer.Option(help="Times the base learning rate (default: auto)"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the run (default: random)")] = None,
+    url: Annotated[
+        str, typer.Option(envvar="WORKHORSE_URL", help="The running server")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="WORKHORSE_API_KEY", help="Default: the data dir's first key"),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Fine-tune a model on a JSONL file of chats on a server, and follow the job."""
+    from rich.console import Console
+
+    from workhorse.train_client import JobRequest, TrainError, report
+    from workhorse.train_client import train as train_on_server
+
+    settings = _settings(data_dir=data_dir)
+    key = api_key
+    if key is None:
+        key_file = settings.data_dir / INITIAL_KEY_FILE
+        if not key_file.exists():
+            typer.echo("no API key: pass --api-key or set WORKHORSE_API_KEY", err=True)
+            raise typer.Exit(2)
+        key = key_file.read_text().strip()
+    request = JobRequest(
+        training=training_file,
+        validation=validation,
+        model=model or settings.chat_model_id,
+        n_epochs=epochs,
+        batch_size=batch_size,
+        learning_rate_multiplier=learning_rate_multiplier,
+        suffix=suffix,
+        seed=seed,
+    )
+    try:
+        outcome = train_on_server(request, base_url=url, api_key=key, console=Console(stderr=True))
+    except TrainError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    output = Console()
+    for line in report(outcome):
+        output.print(line, soft_wrap=True)
+    if outcome.interrupted:
+        raise typer.Exit(130)
+    if outcome.job["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key, e.g. the client using it")],

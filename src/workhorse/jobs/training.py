@@ -252,11 +252,13 @@ class TrainingWorkers:
                 job.id,
                 f"Files validated: {event['examples']} training examples "
                 f"({event['tokens']} tokens), {event['validation_examples']} validation examples",
+                data={"hyperparameters": event["hyperparameters"]},
             )
+        elif kind == "started":
             await self._store.add_event(
                 job.id,
                 f"Fine-tuning job started on {event['device']}: {event['total_steps']} steps",
-                data={"hyperparameters": event["hyperparameters"], "device": event["device"]},
+                data={"device": event["device"], "total_steps": event["total_steps"]},
             )
         elif kind == "resumed":
             await self._store.add_event(

@@ -13,6 +13,7 @@ cancel end a run at once.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workhorse.training.dataset import ChatEncoder, DatasetInvalid, read_examples
+from workhorse.training.hyper import resolve
 
 
 @dataclass(frozen=True)
@@ -92,14 +94,8 @@ def run(spec: TrainSpec) -> None:
         _emit({"type": "invalid", "file": exc.file_role, "message": exc.message})
         return
 
-    # Imported after the checks: a bad file fails in a second, without loading PyTorch.
-    from workhorse.training.lora import LoraTrainer, Position, newest_checkpoint, resolve
-
     hyper = resolve(len(examples), spec.n_epochs, spec.batch_size, spec.learning_rate_multiplier)
-    work_dir = Path(spec.work_dir)
-    began = time.perf_counter()
-    trainer = LoraTrainer(Path(spec.base_gguf), hyper, seed=spec.seed, work_dir=work_dir)
-    total = trainer.steps_per_epoch(len(examples)) * hyper.n_epochs
+    total = math.ceil(len(examples) / hyper.batch_size) * hyper.n_epochs
     _emit(
         {
             "type": "validated",
@@ -107,6 +103,18 @@ def run(spec: TrainSpec) -> None:
             "validation_examples": len(validation),
             "tokens": sum(len(e.input_ids) for e in examples),
             "hyperparameters": asdict(hyper),
+            "total_steps": total,
+        }
+    )
+    # Imported after the checks: a bad file fails in a second, without loading PyTorch.
+    from workhorse.training.lora import LoraTrainer, Position, newest_checkpoint
+
+    work_dir = Path(spec.work_dir)
+    began = time.perf_counter()
+    trainer = LoraTrainer(Path(spec.base_gguf), hyper, seed=spec.seed, work_dir=work_dir)
+    _emit(
+        {
+            "type": "started",
             "total_steps": total,
             "device": trainer.device.type,
             "load_s": time.perf_counter() - began,

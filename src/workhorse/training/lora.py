@@ -35,6 +35,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from workhorse.training.dataset import IGNORE, Example
 from workhorse.training.export import write_lora_gguf
+from workhorse.training.hyper import Hyperparameters
 
 BASE_LEARNING_RATE = 5e-4
 """Learning rate at ``learning_rate_multiplier`` 1 (a usual one for LoRA)."""
@@ -45,33 +46,6 @@ FINAL_LR_FRACTION = 0.1
 """The learning rate decays linearly to this fraction of its start."""
 
 Emit = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class Hyperparameters:
-    """Resolved hyperparameters (``auto`` already decided)."""
-
-    n_epochs: int
-    batch_size: int
-    learning_rate_multiplier: float
-
-
-def resolve(
-    n_examples: int, n_epochs: int | None, batch_size: int | None, multiplier: float | None
-) -> Hyperparameters:
-    """``auto`` values for a training set of ``n_examples``, chosen as OpenAI documents:
-    enough epochs that small sets are seen about 100 times in all (at most 25), 3 for
-    mid-sized ones, fewer for very large ones; batches of about 0.2 % of the examples."""
-    if n_epochs is None:
-        if n_examples * 3 < 100:
-            n_epochs = min(25, math.ceil(100 / n_examples))
-        elif n_examples * 3 > 25_000:
-            n_epochs = max(1, 25_000 // n_examples)
-        else:
-            n_epochs = 3
-    if batch_size is None:
-        batch_size = max(1, min(32, round(n_examples * 0.002)))
-    return Hyperparameters(n_epochs, min(batch_size, n_examples), multiplier or 1.0)
 
 
 @dataclass(frozen=True)

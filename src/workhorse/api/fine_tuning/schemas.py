@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from workhorse.api.shared import MetadataMap
 
@@ -15,9 +22,23 @@ class Hyperparameters(BaseModel):
     """Training settings; ``auto`` lets the job choose from the training set's size."""
 
     model_config = ConfigDict(extra="forbid")
-    n_epochs: Auto | int = Field(default="auto", ge=1, le=50)
-    batch_size: Auto | int = Field(default="auto", ge=1, le=256)
-    learning_rate_multiplier: Auto | float = Field(default="auto", gt=0, le=10)
+    n_epochs: Auto | int = "auto"
+    batch_size: Auto | int = "auto"
+    learning_rate_multiplier: Auto | float = "auto"
+
+    @field_validator("n_epochs", "batch_size", "learning_rate_multiplier")
+    @classmethod
+    def _in_range(cls, value: Auto | float, info: ValidationInfo) -> Auto | float:
+        if value == "auto":
+            return value
+        low, high = RANGES[info.field_name or ""]
+        if not low < value <= high:
+            raise ValueError(f"must be 'auto' or more than {low} and at most {high}")
+        return value
+
+
+RANGES = {"n_epochs": (0, 50), "batch_size": (0, 256), "learning_rate_multiplier": (0, 10)}
+"""Exclusive low and inclusive high bound of each hyperparameter."""
 
 
 class SupervisedMethod(BaseModel):
