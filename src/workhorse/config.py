@@ -196,6 +196,10 @@ class Settings(BaseSettings):
     """Seconds an upload (``/v1/uploads``) accepts parts and may be completed; after that it
     is ``expired`` and its parts are deleted."""
 
+    uploads_complete_lease_s: float = Field(default=600.0, gt=0)
+    """Seconds a complete may hold an upload while it assembles the file; after that (its
+    process died) another complete of the upload may take it over."""
+
     @field_validator("database_url")
     @classmethod
     def _no_blank_url(cls, value: str | None) -> str | None:

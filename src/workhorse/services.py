@@ -56,7 +56,11 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
             lease=timedelta(seconds=settings.idempotency_lease_s),
         ),
         files=FileStore(db),
-        uploads=UploadStore(db, ttl=timedelta(seconds=settings.uploads_ttl_s)),
+        uploads=UploadStore(
+            db,
+            ttl=timedelta(seconds=settings.uploads_ttl_s),
+            complete_lease=timedelta(seconds=settings.uploads_complete_lease_s),
+        ),
         conversations=ConversationStore(db),
         blobs=BlobStore(settings.data_dir / "blobs"),
         models=models,

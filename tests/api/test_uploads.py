@@ -4,20 +4,27 @@ and 1 GiB in 64 MiB parts in flat server memory."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import openai
 import psutil
 import pytest
+import sqlalchemy
 from openai.types import Upload
 
 from tests.api.test_soap import soap_client
 from tests.servers import Server, run_workhorse, wait_for
+from workhorse.store.db import open_database
+from workhorse.store.tables import Upload as UploadRow
 
 MiB = 1024**2
 
@@ -417,3 +424,56 @@ def test_one_gib_in_parts_keeps_server_memory_flat(server: Server) -> None:
     assert stored.stat().st_size == size
     assert peak - baseline < 64 * MiB, f"RSS grew by {(peak - baseline) / MiB:.1f} MiB"
     httpx.delete(f"{server.v1}/files/{done.json()['file']['id']}", headers=headers)
+
+
+def test_a_complete_abandoned_mid_way_is_taken_over_after_its_lease(
+    tmp_path: Path, storage_mode: str, request: pytest.FixtureRequest
+) -> None:
+    """A process that died while completing leaves the upload claimed; a retried complete
+    is refused while the claim may still be alive, and takes it over once its lease ran out."""
+    database_url = None
+    if storage_mode == "postgres":
+        make: Callable[[], str] = request.getfixturevalue("new_database")
+        database_url = make()
+    with (
+        run_workhorse(
+            tmp_path,
+            database_url,
+            WORKHORSE_UPLOADS_COMPLETE_LEASE_S="3",
+            WORKHORSE_LOAD_BUNDLED_MODELS="false",
+        ) as short,
+        openai.OpenAI(base_url=short.v1, api_key=short.api_key, max_retries=0) as client,
+    ):
+        content = uuid.uuid4().bytes * 4
+        upload = start(client, len(content))
+        part_ids = send(client, upload, content[:40], content[40:])
+        url = database_url or f"sqlite:///{short.data_dir / 'workhorse.db'}"
+        # What a complete leaves behind when its process dies after claiming the upload.
+        abandon_claim(url, upload.id, part_ids)
+        with pytest.raises(openai.ConflictError, match="being completed"):
+            client.uploads.complete(upload.id, part_ids=part_ids)
+        time.sleep(3.5)
+        completed = client.uploads.complete(upload.id, part_ids=part_ids)
+        assert completed.status == "completed"
+        assert completed.file is not None
+        assert client.files.content(completed.file.id).content == content
+
+
+def abandon_claim(database_url: str, upload_id: str, part_ids: list[str]) -> None:
+    async def claim() -> None:
+        db = open_database(database_url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    sqlalchemy.update(UploadRow)
+                    .where(UploadRow.id == upload_id)
+                    .values(
+                        status="completing",
+                        part_ids_json=json.dumps(part_ids),
+                        claimed_at=datetime.now(UTC),
+                    )
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(claim())

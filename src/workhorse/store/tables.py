@@ -250,6 +250,8 @@ class Upload(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     part_ids_json: Mapped[str | None] = mapped_column(Text)
     file_id: Mapped[str | None] = mapped_column(String(40))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When a complete claimed it; a claim older than the lease was abandoned (a crash)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 

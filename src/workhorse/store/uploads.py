@@ -13,13 +13,13 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from workhorse.store.db import Database
-from workhorse.store.tables import Upload, UploadPart
+from workhorse.store.tables import Upload, UploadPart, UTCDateTime
 
 _U = cast(Table, Upload.__table__)
 _P = cast(Table, UploadPart.__table__)
@@ -43,6 +43,8 @@ class UploadRecord:
     part_ids: tuple[str, ...] | None
     """The parts it was completed from, in order (set when claimed for completion)."""
     file_id: str | None
+    claimed_at: datetime | None
+    """When a complete claimed it (the claim's token)."""
     created_at: datetime
     expires_at: datetime
 
@@ -76,6 +78,7 @@ def _upload(row: object) -> UploadRecord:
         r.status,
         part_ids,
         r.file_id,
+        r.claimed_at,
         r.created_at,
         r.expires_at,
     )
@@ -102,9 +105,17 @@ def _select(conn: Connection, owner: str, upload_id: str) -> UploadRecord | None
 class UploadStore:
     """Creates uploads, records parts, and moves uploads through their states."""
 
-    def __init__(self, db: Database, *, ttl: timedelta) -> None:
+    def __init__(self, db: Database, *, ttl: timedelta, complete_lease: timedelta) -> None:
         self._db = db
         self._ttl = ttl
+        self._lease = complete_lease
+
+    def _claimable(self, now: datetime) -> Any:
+        """Pending, or claimed by a complete that was abandoned (its process died)."""
+        return or_(
+            _U.c.status == PENDING,
+            (_U.c.status == COMPLETING) & (_U.c.claimed_at < now - self._lease),
+        )
 
     async def create(
         self, owner: str, filename: str, purpose: str, mime_type: str, size: int
@@ -181,9 +192,10 @@ class UploadStore:
     async def claim(
         self, owner: str, upload_id: str, part_ids: list[str]
     ) -> tuple[bool, UploadRecord | None]:
-        """Claim a pending upload for completion from ``part_ids``: (True, the upload) for
-        exactly one caller; else False and the upload as it stands (marked expired if due),
-        or None when the owner has no such upload."""
+        """Claim a pending upload (or one whose completion was abandoned longer than the
+        lease ago) for completion from ``part_ids``: (True, the upload) for exactly one
+        caller; else False and the upload as it stands (marked expired if due), or None
+        when the owner has no such upload."""
 
         def work(conn: Connection) -> tuple[bool, UploadRecord | None]:
             now = datetime.now(UTC)
@@ -192,10 +204,10 @@ class UploadStore:
                 .where(
                     _U.c.id == upload_id,
                     _U.c.owner == owner,
-                    _U.c.status == PENDING,
+                    self._claimable(now),
                     _U.c.expires_at > now,
                 )
-                .values(status=COMPLETING, part_ids_json=json.dumps(part_ids))
+                .values(status=COMPLETING, part_ids_json=json.dumps(part_ids), claimed_at=now)
                 .returning(*_U.c)
             ).first()
             if row is not None:
@@ -205,24 +217,30 @@ class UploadStore:
 
         return await self._db.write(work)
 
-    async def release(self, upload_id: str) -> None:
-        """Give a claimed upload back (its completion failed): pending again."""
-        statement = (
-            update(_U)
-            .where(_U.c.id == upload_id, _U.c.status == COMPLETING)
-            .values(status=PENDING, part_ids_json=None)
+    def _held(self, claim: UploadRecord) -> Any:
+        return (
+            (_U.c.id == claim.id)
+            & (_U.c.status == COMPLETING)
+            & (_U.c.claimed_at == literal(claim.claimed_at, UTCDateTime()))
         )
+
+    async def release(self, claim: UploadRecord) -> None:
+        """Give a claimed upload back (its completion failed): pending again."""
+        statement = update(_U).where(self._held(claim)).values(status=PENDING, part_ids_json=None)
         await self._db.write(lambda conn: conn.execute(statement))
 
-    async def finish(self, upload_id: str, file_id: str) -> UploadRecord:
-        """Mark a claimed upload completed with its file."""
+    async def finish(self, claim: UploadRecord, file_id: str) -> UploadRecord | None:
+        """Mark a claimed upload completed with its file; None if the claim was taken over
+        meanwhile (it outlived its lease)."""
         statement = (
             update(_U)
-            .where(_U.c.id == upload_id, _U.c.status == COMPLETING)
+            .where(self._held(claim))
             .values(status=COMPLETED, file_id=file_id)
             .returning(*_U.c)
         )
-        return await self._db.write(lambda conn: _upload(conn.execute(statement).one()))
+        return await self._db.write(
+            lambda conn: _upload(row) if (row := conn.execute(statement).first()) else None
+        )
 
     async def cancel(self, owner: str, upload_id: str) -> tuple[bool, UploadRecord | None]:
         """Cancel a pending upload: (True, the upload) if this call cancelled it; else False
@@ -256,7 +274,7 @@ class UploadStore:
             now = datetime.now(UTC)
             conn.execute(
                 update(_U)
-                .where(_U.c.status == PENDING, _U.c.expires_at <= now)
+                .where(self._claimable(now), _U.c.expires_at <= now)
                 .values(status=EXPIRED)
             )
             conn.execute(delete(_U).where(_U.c.expires_at <= now - retention))

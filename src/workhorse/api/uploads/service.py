@@ -196,7 +196,7 @@ async def complete(
     if record.status == COMPLETED:
         _completed_again(record, request.part_ids)
         return await to_object(container, record)
-    if _status(record) != PENDING or record.status == COMPLETING:
+    if _status(record) != PENDING:
         raise _conflict(record, "it cannot be completed")
     # Parts are only ever added to a pending upload, so what is checked here still holds
     # once the claim below succeeds.
@@ -211,10 +211,12 @@ async def complete(
         raise _conflict(current, "it cannot be completed")
     try:
         file_id = await _assemble_file(container, current, chosen, request.md5)
-        finished = await container.uploads.finish(current.id, file_id)
+        finished = await container.uploads.finish(current, file_id)
     except BaseException:
-        await container.uploads.release(current.id)
+        await container.uploads.release(current)
         raise
+    if finished is None:  # so slow that another complete took over: it answers
+        raise _conflict(current, "its completion was taken over after its lease ran out")
     await asyncio.to_thread(disk.remove_folder, _parts_folder(container, current.id))
     return await to_object(container, finished)
 
