@@ -45,7 +45,7 @@ def test_revoking_unknown_key_fails_clearly(server: Server) -> None:
 def test_cli_help_lists_commands(server: Server) -> None:
     result = server.cli("--help")
     assert result.returncode == 0
-    for command in ("serve", "worker", "ingest", "keys"):
+    for command in ("serve", "worker", "ingest", "train", "keys"):
         assert command in result.stdout
 
 

@@ -1,4 +1,4 @@
-"""``workhorse serve | keys create|list|revoke``.
+"""``workhorse serve | worker | ingest | train | keys create|list|revoke``.
 
 Every flag is also a ``WORKHORSE_*`` env var; a flag given on the command line wins.
 """

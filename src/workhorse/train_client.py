@@ -182,7 +182,10 @@ class _Display:
                 completed=data.get("step", 0),
                 loss=self._losses(),
             )
-        elif event["level"] != "error":  # the job's error is printed once, at the end
+            return
+        if "total_steps" in data:  # the start of training, before its first step
+            self.progress.update(self.task, total=data["total_steps"])
+        if event["level"] != "error":  # the job's error is printed once, at the end
             style = "yellow" if event["level"] == "warn" else "dim"
             self.progress.console.print(f"[{style}]{escape(event['message'])}[/{style}]")
 

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from workhorse.training.dataset import ChatEncoder, DatasetInvalid, read_examples
 from workhorse.training.hyper import resolve
@@ -51,9 +51,22 @@ class TrainSpec:
 RESULT_NAME = "adapter.gguf"
 
 
+class _Events:
+    """The channel to the supervisor: the process's original stdout, kept for events
+    alone (anything a library prints goes to stderr, the training log)."""
+
+    stream: TextIO = sys.stdout
+
+    @classmethod
+    def take_stdout(cls) -> None:
+        cls.stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+
+
 def _emit(event: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
+    _Events.stream.write(json.dumps(event) + "\n")
+    _Events.stream.flush()
 
 
 def _watch_stdin(pause: threading.Event) -> None:
@@ -148,6 +161,7 @@ def run(spec: TrainSpec) -> None:
 
 
 def main() -> None:
+    _Events.take_stdout()
     spec = TrainSpec.load(Path(sys.argv[1]))
     try:
         run(spec)

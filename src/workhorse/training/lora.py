@@ -63,7 +63,9 @@ class Position:
 def newest_checkpoint(work_dir: Path) -> tuple[Path, Position] | None:
     """The newest complete checkpoint under ``work_dir``."""
     found: list[tuple[int, Path, Position]] = []
-    for state in work_dir.glob("checkpoints/step-*/state.json"):
+    for state in work_dir.glob("checkpoints/*/state.json"):
+        if state.parent.suffix == ".tmp" or not (state.parent / "optimizer.pt").exists():
+            continue  # unfinished, or an older one (pruned)
         position = Position(**json.loads(state.read_text()))
         found.append((position.step, state.parent, position))
     if not found:
@@ -130,7 +132,8 @@ class LoraTrainer:
 
     def save(self, position: Position) -> Path:
         """Write a checkpoint atomically (a folder renamed into place when complete)."""
-        final = self.work_dir / "checkpoints" / f"step-{position.step}"
+        prefix = "step" if position.kind == "epoch" else "pause"
+        final = self.work_dir / "checkpoints" / f"{prefix}-{position.step}"
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -142,7 +145,21 @@ class LoraTrainer:
         (tmp / "state.json").write_text(json.dumps(asdict(position)))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
+        self._prune(keep=final)
         return final
+
+    def _prune(self, keep: Path) -> None:
+        """Only the newest checkpoint is resumed from: older ones keep just their GGUF
+        adapter (a servable model), and older pause points go."""
+        for state in self.work_dir.glob("checkpoints/*/state.json"):
+            folder = state.parent
+            if folder == keep:
+                continue
+            if not (folder / "adapter.gguf").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            for name in ("optimizer.pt", "adapter.safetensors"):
+                (folder / name).unlink(missing_ok=True)
 
     def export(self, path: Path, state: dict[str, torch.Tensor] | None = None) -> None:
         """The adapter as a GGUF file llama.cpp loads beside the base model."""
