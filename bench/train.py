@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# The job's training process inherits OMP_WAIT_POLICY=PASSIVE from `workhorse serve`; the
+# The job's training process runs with OMP_WAIT_POLICY=PASSIVE (jobs/training.py); the
 # bare loop must run under the same setting (on a busy machine, spinning OpenMP threads
 # make it 3-5 times slower). Set before torch loads its OpenMP runtime.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
