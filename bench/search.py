@@ -93,7 +93,7 @@ def bench_usearch(data: NDArray[np.float32], queries: NDArray[np.float32]) -> tu
     )
     print(f"  ratio exact / usearch p50: {exact_s * 1000 / p50:.0f}x")
     configured = index.expansion_search
-    for expansion in (64, 256, 512, 1024, 2048):
+    for expansion in (64, 128, 256, 512, 1024, 2048):
         if expansion == configured:
             continue
         index.expansion_search = expansion  # type: ignore[misc]  # (usearch's stub lacks the setter)

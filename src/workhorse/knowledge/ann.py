@@ -28,19 +28,23 @@ from usearch.index import Index
 # - cosine metric: the caller's vectors are unit length, and distance 1 - cos maps
 #   straight to a similarity.
 # - f16 storage: half the memory of f32 (0.77 GB instead of 1.5 GB of vectors at 1M) at
-#   no measurable recall cost at 100k (recall@10 0.998 at expansion_search 128).
-# - connectivity 16 (HNSW "M") and expansion_add 64 (efConstruction): building is the
-#   expensive part on 2 cores (about 1,700 vectors/s: 10 minutes for 1M), and a rebuild
-#   after a crash must stay in minutes; at 100k recall@10 is 1.000 with these. At 1M the
-#   graph they build caps recall@10 near 0.94 however wide the search (see benchmarks.md):
-#   a denser graph is the next step, measured against its longer build.
-# - expansion_search 512 (ef): at 1M, recall@10 0.934 with p50 3 ms (ef 128: 0.850 at
-#   2 ms; ef 1024: 0.937 at 10 ms). usearch widens it to the count asked when a search
-#   asks for more results.
+#   no recall cost: exact search over f16-rounded vectors finds the same top 10 as over
+#   f32 for all 200 bench queries at 1M, so re-ranking with the stored f32 vectors would
+#   buy nothing.
+# - connectivity 32 (HNSW "M"): with 16 the graph itself capped recall@10 at 1M near
+#   0.94 however wide the search (0.934 at expansion_search 512, 0.942 at 2048); with 32
+#   it reaches 0.977 (1,528 MiB instead of 1,272 MiB with the vectors).
+# - expansion_add 64 (efConstruction): building is the expensive part on 2 cores and a
+#   rebuild after a crash must stay in minutes. 64 costs about 1.3x the CPU of the old
+#   16/64 build; 128 lifts recall@10 at 1M to 1.000 (even at expansion_search 128) but
+#   costs about 2.6x (nearly half an hour for 1M on 2 cores).
+# - expansion_search 256 (ef): at 1M, recall@10 0.977 at p50 2.7 ms; 128 gives 0.954,
+#   512 and wider buy nothing more (0.977-0.979) at 1.6-12x the latency. usearch widens
+#   it to the count asked when a search asks for more results.
 DTYPE = "f16"
-CONNECTIVITY = 16
+CONNECTIVITY = 32
 EXPANSION_ADD = 64
-EXPANSION_SEARCH = 512
+EXPANSION_SEARCH = 256
 SETTINGS: dict[str, str | int] = {
     "metric": "cos",
     "dtype": DTYPE,
