@@ -115,6 +115,17 @@ def worker(
     asyncio.run(run_worker(settings))
 
 
+def _client_key(api_key: str | None, settings: Settings) -> str:
+    """The key a client command sends: the one given, else the data dir's first key."""
+    if api_key is not None:
+        return api_key
+    key_file = settings.data_dir / INITIAL_KEY_FILE
+    if not key_file.exists():
+        typer.echo("no API key: pass --api-key or set WORKHORSE_API_KEY", err=True)
+        raise typer.Exit(2)
+    return key_file.read_text().strip()
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to index")],
@@ -136,13 +147,7 @@ def ingest(
     from workhorse.ingest_client import IngestError, ingest_paths, summary
 
     settings = _settings(data_dir=data_dir)
-    key = api_key
-    if key is None:
-        key_file = settings.data_dir / INITIAL_KEY_FILE
-        if not key_file.exists():
-            typer.echo("no API key: pass --api-key or set WORKHORSE_API_KEY", err=True)
-            raise typer.Exit(2)
-        key = key_file.read_text().strip()
+    key = _client_key(api_key, settings)
     console = Console(stderr=True)
     try:
         outcome = ingest_paths(
@@ -196,13 +201,7 @@ def train(
     from workhorse.train_client import train as train_on_server
 
     settings = _settings(data_dir=data_dir)
-    key = api_key
-    if key is None:
-        key_file = settings.data_dir / INITIAL_KEY_FILE
-        if not key_file.exists():
-            typer.echo("no API key: pass --api-key or set WORKHORSE_API_KEY", err=True)
-            raise typer.Exit(2)
-        key = key_file.read_text().strip()
+    key = _client_key(api_key, settings)
     request = JobRequest(
         training=training_file,
         validation=validation,
