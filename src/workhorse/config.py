@@ -178,6 +178,53 @@ class Settings(BaseSettings):
     ingest_max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     """Largest file a vector store ingests; bigger ones end ``failed`` saying so."""
 
+    parse_workers: int = Field(default=2, ge=1, le=64)
+    """Parser processes of a server or worker. Every document is parsed and chunked in one
+    of them, never in the server itself, under the ``parse_*`` limits below; each reads one
+    document at a time and is reused for the next."""
+
+    parse_memory_bytes: int = Field(default=2 * 1024**3, ge=256 * 1024**2)
+    """Address space a parser process may use (RLIMIT_AS, its libraries included); a
+    document that needs more ends ``failed`` ("needed more than 2 GiB of memory")."""
+
+    parse_cpu_s: float = Field(default=120.0, gt=0)
+    """CPU seconds one document's parsing may use (RLIMIT_CPU); past it the file fails."""
+
+    parse_wall_s: float = Field(default=120.0, gt=0)
+    """Seconds one document's parsing and chunking may take; past it the parser process is
+    killed and the file fails."""
+
+    parse_open_files: int = Field(default=64, ge=16)
+    """Open file descriptors a parser process may hold (RLIMIT_NOFILE)."""
+
+    parse_max_chars: int = Field(default=20_000_000, ge=1)
+    """Characters of text one document may yield (about 10,000 pages); more fails the file."""
+
+    parse_max_pages: int = Field(default=5_000, ge=1)
+    """Pages of a PDF."""
+
+    parse_max_rows: int = Field(default=250_000, ge=1)
+    """Rows of a CSV file, or of all the sheets of an XLSX workbook together."""
+
+    parse_max_slides: int = Field(default=2_000, ge=1)
+    """Slides of a PPTX presentation."""
+
+    parse_max_depth: int = Field(default=256, ge=8)
+    """Nesting depth of HTML elements and of JSON arrays and objects."""
+
+    parse_max_line_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Longest line of a text, Markdown, CSV, JSON Lines or source file, in bytes."""
+
+    parse_max_unzipped_bytes: int = Field(default=1024**3, ge=1024 * 1024)
+    """Total inflated size of the parts of a DOCX, PPTX or XLSX file (a zip archive)."""
+
+    parse_max_member_bytes: int = Field(default=512 * 1024**2, ge=1024 * 1024)
+    """Inflated size of any one part of a DOCX, PPTX or XLSX file."""
+
+    parse_max_compression_ratio: float = Field(default=100.0, ge=1)
+    """Inflated-to-compressed size ratio a part over 1 MiB may have (as Apache POI's zip
+    bomb guard); real documents stay far below it, zip bombs far above."""
+
     embed_batch_size: int = Field(default=64, ge=1, le=2048)
     """Chunks embedded per call during ingestion (between calls, API requests get the model)."""
 

@@ -20,11 +20,14 @@
     │       ├── EmptyDocument          422 (code empty_file: no text at all)
     │       ├── CorruptDocument        422 (code corrupt_file)
     │       ├── EncryptedDocument      422 (code encrypted_file)
-    │       └── DocumentTooLarge       422 (code file_too_large)
+    │       ├── DocumentTooLarge       422 (code file_too_large)
+    │       ├── DocumentLimitExceeded  422 (code document_limit_exceeded)
+    │       └── ParserCrashed          422 (code parser_crashed)
     ├── RateLimited                    429 rate_limit_error (Retry-After)
     ├── UpstreamError                  502 upstream_error
     │   └── UpstreamTimeout            504 upstream_error
-    └── ServiceUnavailable             503 service_unavailable (Retry-After)
+    ├── ServiceUnavailable             503 service_unavailable (Retry-After)
+    └── ParserUnavailable              503 server_error (no parser process could start)
 
 Third-party errors are translated where they enter (``raise X(...) from exc``); the one
 handler in ``http.errors`` renders any of these as the OpenAI envelope
@@ -236,6 +239,28 @@ class DocumentTooLarge(DocumentError):
     """The file is larger than the configured maximum."""
 
     default_code = "file_too_large"
+
+
+class DocumentLimitExceeded(DocumentError):
+    """Reading the file would pass a parsing limit: memory, time, pages, rows, slides,
+    characters, nesting, line length, inflated size or compression ratio. The same file
+    always fails the same way, so it is never retried."""
+
+    default_code = "document_limit_exceeded"
+
+
+class ParserCrashed(DocumentError):
+    """The parser process died on the file (a crash in a C extension, killed by a signal)."""
+
+    default_code = "parser_crashed"
+
+
+class ParserUnavailable(WorkhorseError):
+    """No parser process could be started (not the file's fault: the job is retried)."""
+
+    status = 503
+    error_type = "server_error"
+    default_code = "parser_unavailable"
 
 
 class RateLimited(WorkhorseError):

@@ -25,6 +25,7 @@ from workhorse.errors import (
     EncryptedDocument,
     UnsupportedFileType,
 )
+from workhorse.knowledge.limits import DocumentLimits
 from workhorse.knowledge.parse import Block, parse
 
 
@@ -406,10 +407,10 @@ def test_over_max_bytes(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     path.write_text("word " * 100)
     with pytest.raises(DocumentTooLarge) as caught:
-        parse(path, "big.txt", max_bytes=100)
+        parse(path, "big.txt", limits=DocumentLimits(max_bytes=100))
     assert caught.value.code == "file_too_large"
     assert caught.value.message == "big.txt is 500 bytes, over the limit of 100 bytes"
-    assert parse(path, "big.txt", max_bytes=500)
+    assert parse(path, "big.txt", limits=DocumentLimits(max_bytes=500))
 
 
 def test_document_errors_are_one_subtree() -> None:

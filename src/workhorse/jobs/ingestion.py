@@ -58,3 +58,4 @@ class IngestionWorkers:
         if self._sweeper is not None:
             self._sweeper.cancel()
         await asyncio.to_thread(self._jobs.stop)
+        await self._ingestor.aclose()

@@ -9,15 +9,13 @@ without an extension (``README``, ``LICENSE``) is read by its content alone.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path, PurePath
 from typing import Literal
 
-from workhorse.errors import (
-    CorruptDocument,
-    DocumentTooLarge,
-    EncryptedDocument,
-    UnsupportedFileType,
-)
+from workhorse.errors import CorruptDocument, EncryptedDocument, UnsupportedFileType
+from workhorse.knowledge.guards import check_zip
+from workhorse.knowledge.limits import DocumentLimits
 
 Format = Literal[
     "pdf", "docx", "pptx", "xlsx", "html", "markdown", "csv", "json", "jsonl", "text", "code"
@@ -107,9 +105,6 @@ LEGACY_HINTS = {
     ".ppt": "legacy PowerPoint (.ppt) files are not supported; save it as .pptx",
 }
 
-MAX_UNZIPPED_BYTES = 1 << 30
-"""An Office file expanding past this is refused (a zip bomb, or no document to read)."""
-
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # (signature, what the content is) for binary files no reader takes.
 _FOREIGN_MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -142,12 +137,13 @@ def supported_types() -> str:
     return f"documents {documents}; text {text}; source code {code}"
 
 
-def detect(path: Path, filename: str, head: bytes) -> Format:
-    """The format of ``path`` (uploaded as ``filename``), whose first bytes are ``head``."""
+def detect(path: Path, filename: str, head: bytes, limits: DocumentLimits) -> Format:
+    """The format of ``path`` (uploaded as ``filename``), whose first bytes are ``head``;
+    a zip archive is checked against ``limits`` before anything else reads it."""
     name = PurePath(filename)
     ext = name.suffix.lower()
     label = ext[1:].upper() if ext in DOCUMENT_EXTENSIONS else "Office"
-    content = _sniff(path, filename, head, label)
+    content = _sniff(path, filename, head, label, limits)
     if ext in DOCUMENT_EXTENSIONS:
         claimed = DOCUMENT_EXTENSIONS[ext]
         if content == claimed:
@@ -193,13 +189,15 @@ def _container_fault(claimed: Format) -> str:
     return "not a zip archive holding xl/workbook.xml"
 
 
-def _sniff(path: Path, filename: str, head: bytes, label: str) -> str | None:
+def _sniff(
+    path: Path, filename: str, head: bytes, label: str, limits: DocumentLimits
+) -> str | None:
     """What the first bytes say: a format of ours, a description of a foreign binary,
     or ``None`` (no known signature: text, or garbage the text decoder will judge)."""
     if b"%PDF-" in head[:1024]:
         return "pdf"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _ooxml_kind(path, filename, label)
+        return _ooxml_kind(path, filename, label, limits)
     if head.startswith(_OLE2):
         if "EncryptedPackage".encode("utf-16-le") in path.read_bytes():
             # Password-protected DOCX/XLSX/PPTX are stored inside an OLE2 compound file.
@@ -225,17 +223,14 @@ def _is_windows_executable(head: bytes) -> bool:
     return head[pe_offset : pe_offset + 4] == b"PE\x00\x00" or b"DOS mode" in head[:512]
 
 
-def _ooxml_kind(path: Path, filename: str, label: str) -> str:
+def _ooxml_kind(path: Path, filename: str, label: str, limits: DocumentLimits) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except zipfile.BadZipFile as exc:
+            check_zip(archive, filename, limits)
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, zlib.error) as exc:
+        # NotImplementedError: a compression method zipfile does not inflate.
         raise CorruptDocument(f"{filename} is not a valid {label} file (bad zip archive)") from exc
-    if sum(info.file_size for info in infos) > MAX_UNZIPPED_BYTES:
-        raise DocumentTooLarge(
-            f"{filename} expands to more than {MAX_UNZIPPED_BYTES >> 30} GiB when unzipped"
-        )
-    names = {info.filename for info in infos}
     for kind, main_part in (
         ("docx", "word/document.xml"),
         ("pptx", "ppt/presentation.xml"),

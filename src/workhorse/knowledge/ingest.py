@@ -8,18 +8,21 @@ then fails saying what went wrong the last time. Indexing replaces the file's ch
 in one transaction, so a job run twice (a retry, a takeover after a crash) leaves one
 copy of every chunk.
 
-Parsing and chunking run on worker threads; embedding runs in batches on the
-embedding model's own thread, so API requests for the same model get their turn
-between batches and the event loop stays free for serving.
+Parsing and chunking run in a parser process (``knowledge.sandbox``) under hard limits,
+so a hostile document fails only itself; its chunks stream back and are embedded in
+batches on the embedding model's own thread as they arrive, so API requests for the same
+model get their turn between batches and the event loop stays free for serving. A job
+whose earlier runs were all interrupted (the process running it died each time) ends
+``failed`` instead of being tried forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -27,15 +30,10 @@ import numpy as np
 from workhorse.config import Settings
 from workhorse.errors import DocumentError, UnsupportedFileType, WorkhorseError
 from workhorse.jobs.queue import RetryLater
-from workhorse.knowledge.chunk import (
-    AUTO_MAX_TOKENS,
-    AUTO_OVERLAP_TOKENS,
-    Chunk,
-    WordPieceCounter,
-    chunk,
-)
+from workhorse.knowledge.chunk import AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS
 from workhorse.knowledge.index import ChunkIndex, IndexedChunk
-from workhorse.knowledge.parse import parse
+from workhorse.knowledge.limits import DocumentLimits, ProcessLimits
+from workhorse.knowledge.sandbox import ParserPool
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry, bundled_embedding_model_path
 from workhorse.store.blobs import BlobStore
@@ -104,6 +102,16 @@ class Ingestor:
         self._index = index
         self._models = models
         self._lease = timedelta(seconds=settings.ingest_lease_s)
+        self._parsers = ParserPool(
+            ProcessLimits.of(settings),
+            DocumentLimits.of(settings),
+            bundled_embedding_model_path() / "tokenizer.json",
+            size=settings.parse_workers,
+        )
+
+    async def aclose(self) -> None:
+        """Stop the parser processes."""
+        await self._parsers.aclose()
 
     async def _copy(self, claim: Claim) -> int | None:
         """Identical content is embedded once: a file already ingested into another store
@@ -122,21 +130,35 @@ class Ingestor:
         self._metrics.ingested_chunks.labels("copied").inc(len(chunks))
         return len(chunks)
 
-    @cached_property
-    def _counter(self) -> WordPieceCounter:
-        return WordPieceCounter(bundled_embedding_model_path() / "tokenizer.json")
-
     async def run(self, vector_store_id: str, file_id: str) -> None:
         """Ingest the file if its job is still to do; store how it ended."""
         claimed = await self._stores.claim_file(vector_store_id, file_id, self._lease)
         if claimed is None:
             return  # done, cancelled, removed, or held by another worker
         claim = Claim(*claimed)
+        if claim.job.attempts > self._settings.ingest_max_attempts:
+            await self._interrupted_too_often(claim)
+            return
         heartbeat = asyncio.create_task(self._heartbeat(claim), name=f"lease-{file_id}")
         try:
             await self._run(claim)
         finally:
             heartbeat.cancel()
+
+    async def _interrupted_too_often(self, claim: Claim) -> None:
+        """Every earlier run of this job ended with its process (a crash, a kill, a
+        restart): it is not started again, so no file can stop a server in a loop."""
+        runs = claim.job.attempts - 1
+        error = {
+            "code": "server_error",
+            "message": f"ingestion was interrupted {runs} times (the process running it"
+            " stopped each time); it is not tried again",
+        }
+        log.warning(
+            "ingestion interrupted too often; failing it",
+            extra={"vector_store_id": claim.job.vector_store_id, "file_id": claim.job.file_id},
+        )
+        await self._end(claim, "failed", error=error)
 
     async def _heartbeat(self, claim: Claim) -> None:
         # Parsing a big file runs for a while on a thread: the lease must outlive it.
@@ -219,31 +241,26 @@ class Ingestor:
         copied = await self._copy(claim)
         if copied is not None:
             return copied
-        path = self._blobs.path(record.sha256)
-        blocks = await asyncio.to_thread(
-            parse, path, record.filename, max_bytes=self._settings.ingest_max_file_bytes
-        )
         sizes = Chunking.of(job.chunking)
-        chunks: list[Chunk] = await asyncio.to_thread(
-            chunk,
-            blocks,
-            self._counter,
-            max_tokens=sizes.max_tokens,
-            overlap_tokens=sizes.overlap_tokens,
-        )
         embedder = await self._models.embedder(self._settings.embedding_model_id)
         indexed: list[IndexedChunk] = []
-        batch = self._settings.embed_batch_size
-        for start in range(0, len(chunks), batch):
-            await self._still_held(claim)
-            part = chunks[start : start + batch]
-            embeddings = await embedder.embed([c.text for c in part])
-            vectors = np.asarray(embeddings.vectors, dtype=np.float32)
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            indexed += [
-                IndexedChunk(c.index, c.text, c.location, vector)
-                for c, vector in zip(part, vectors, strict=True)
-            ]
+        batches = self._parsers.chunks(
+            self._blobs.path(record.sha256),
+            record.filename,
+            max_tokens=sizes.max_tokens,
+            overlap_tokens=sizes.overlap_tokens,
+            batch=self._settings.embed_batch_size,
+        )
+        async with aclosing(batches):
+            async for part in batches:
+                await self._still_held(claim)
+                embeddings = await embedder.embed([c.text for c in part])
+                vectors = np.asarray(embeddings.vectors, dtype=np.float32)
+                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+                indexed += [
+                    IndexedChunk(c.index, c.text, c.location, vector)
+                    for c, vector in zip(part, vectors, strict=True)
+                ]
         await self._still_held(claim)
         await self._index.replace_file(job.vector_store_id, job.file_id, indexed)
         self._metrics.ingested_chunks.labels("embedded").inc(len(indexed))

@@ -15,14 +15,21 @@ location for citations. A library per format, each well kept and chosen for one 
 - text decoding: charset-normalizer, when the bytes are not UTF-8.
 
 Every failure is a ``DocumentError`` (422) naming the file and the reason: unsupported
-type, empty (including a PDF without a text layer), corrupt, encrypted, too large.
+type, empty (including a PDF without a text layer), corrupt, encrypted, too large, or a
+``DocumentLimitExceeded`` past one of the ``limits`` (``knowledge.limits``): the cheap
+checks of ``knowledge.guards`` run first, the readers count pages, rows and slides, and
+the characters of every block are counted here.
+
+This runs inside a parser process (``knowledge.sandbox``), never in the server: the
+libraries above are large and C-backed, and the operating system's limits around that
+process are what bounds a document no check foresaw.
 """
 
 from __future__ import annotations
 
 from pathlib import Path, PurePath
 
-from workhorse.errors import DocumentTooLarge, EmptyDocument
+from workhorse.errors import DocumentLimitExceeded, DocumentTooLarge, EmptyDocument
 from workhorse.knowledge.blocks import Block, BlockKind
 from workhorse.knowledge.detect import Format, detect
 from workhorse.knowledge.formats.excel import read_xlsx
@@ -34,63 +41,80 @@ from workhorse.knowledge.formats.tabular import read_csv
 from workhorse.knowledge.formats.text import decode_text, read_code, read_plain_text
 from workhorse.knowledge.formats.webpage import read_html
 from workhorse.knowledge.formats.word import read_docx
+from workhorse.knowledge.guards import check_html, check_lines
+from workhorse.knowledge.limits import DocumentLimits, Tally, size_words
 
 __all__ = ["Block", "BlockKind", "parse"]
 
 _HEAD_BYTES = 8192
+_LINE_FORMATS = frozenset({"markdown", "csv", "jsonl", "code", "text"})
+"""Text formats read line by line (JSON and HTML are often one long line, legitimately)."""
+_MAX_BYTES_PER_CHAR = 4
+"""UTF-8 (and UTF-32) spend at most 4 bytes on a character."""
 
 
-def parse(path: Path, filename: str, *, max_bytes: int | None = None) -> list[Block]:
+def parse(path: Path, filename: str, *, limits: DocumentLimits | None = None) -> list[Block]:
     """The blocks of the file at ``path``, uploaded as ``filename`` (whose extension counts).
 
-    Raises ``DocumentTooLarge`` past ``max_bytes``, ``EmptyDocument`` when there is no
-    text at all, and ``UnsupportedFileType``, ``CorruptDocument`` or ``EncryptedDocument``
-    as the file deserves; every message names ``filename`` and says why.
+    Raises ``DocumentTooLarge`` past ``limits.max_bytes``, ``DocumentLimitExceeded`` past
+    any other limit, ``EmptyDocument`` when there is no text at all, and
+    ``UnsupportedFileType``, ``CorruptDocument`` or ``EncryptedDocument`` as the file
+    deserves; every message names ``filename`` and says why.
     """
+    limits = limits or DocumentLimits()
     size = path.stat().st_size
-    if max_bytes is not None and size > max_bytes:
-        raise DocumentTooLarge(f"{filename} is {_size(size)}, over the limit of {_size(max_bytes)}")
+    if size > limits.max_bytes:
+        raise DocumentTooLarge(
+            f"{filename} is {size_words(size)}, over the limit of {size_words(limits.max_bytes)}"
+        )
     if size == 0:
         raise EmptyDocument(f"{filename} is empty (0 bytes)")
     with path.open("rb") as file:
         head = file.read(_HEAD_BYTES)
-    fmt = detect(path, filename, head)
-    blocks = [block for block in _read(fmt, path, filename) if block.text.strip()]
+    fmt = detect(path, filename, head, limits)
+    characters = Tally(filename, limits.max_chars, "characters of text", "parse_max_chars")
+    blocks = []
+    for block in _read(fmt, path, filename, limits):
+        if block.text.strip():
+            characters.add(len(block.text))
+            blocks.append(block)
     if not blocks:
         raise EmptyDocument(f"{filename} contains no text")
     return blocks
 
 
-def _read(fmt: Format, path: Path, filename: str) -> list[Block]:
+def _read(fmt: Format, path: Path, filename: str, limits: DocumentLimits) -> list[Block]:
     if fmt == "pdf":
-        return read_pdf(path, filename)
+        return read_pdf(path, filename, max_pages=limits.max_pages)
     if fmt == "docx":
         return read_docx(path, filename)
     if fmt == "pptx":
-        return read_pptx(path, filename)
+        return read_pptx(path, filename, max_slides=limits.max_slides)
     if fmt == "xlsx":
-        return read_xlsx(path, filename)
+        return read_xlsx(path, filename, max_rows=limits.max_rows)
+    if fmt in _LINE_FORMATS:
+        check_lines(path, filename, limits.max_line_bytes)
+    if path.stat().st_size > _MAX_BYTES_PER_CHAR * limits.max_chars:
+        raise DocumentLimitExceeded(
+            f"{filename} has more than {limits.max_chars:,} characters of text"
+            " (limit: WORKHORSE_PARSE_MAX_CHARS)"
+        )
     text = decode_text(path.read_bytes(), filename)
     if not text.strip():
         raise EmptyDocument(f"{filename} contains no text (only whitespace)")
+    if fmt in ("html", "markdown"):
+        check_html(text, filename, limits.max_depth)
     if fmt == "html":
         return read_html(text)
     if fmt == "markdown":
         return read_markdown(text)
     if fmt == "csv":
-        return read_csv(text, filename, tabs=PurePath(filename).suffix.lower() == ".tsv")
+        tabs = PurePath(filename).suffix.lower() == ".tsv"
+        return read_csv(text, filename, tabs=tabs, max_rows=limits.max_rows)
     if fmt == "json":
-        return read_json(text, filename)
+        return read_json(text, filename, max_depth=limits.max_depth)
     if fmt == "jsonl":
-        return read_json_lines(text, filename)
+        return read_json_lines(text, filename, max_depth=limits.max_depth)
     if fmt == "code":
         return read_code(text)
     return read_plain_text(text)
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} bytes"
-    if count < 1024 * 1024:
-        return f"{count / 1024:.1f} KiB"
-    return f"{count / (1024 * 1024):.1f} MiB"

@@ -12,40 +12,44 @@ import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
-from workhorse.errors import CorruptDocument
 from workhorse.knowledge.blocks import Block
-from workhorse.knowledge.formats.office import MALFORMED, reason
+from workhorse.knowledge.formats.office import MALFORMED, malformed
 from workhorse.knowledge.formats.tabular import row_blocks
+from workhorse.knowledge.limits import Tally
 
 _ERRORS: tuple[type[Exception], ...] = (InvalidFileException, *MALFORMED)
 
 
-def read_xlsx(path: Path, filename: str) -> list[Block]:
-    """Rows located by ``"sheet Sales, row 14"`` (the spreadsheet's own row numbers)."""
+def read_xlsx(path: Path, filename: str, *, max_rows: int) -> list[Block]:
+    """Rows located by ``"sheet Sales, row 14"`` (the spreadsheet's own row numbers); past
+    ``max_rows`` rows with values, in all sheets together, the workbook is refused."""
     # A file object, not the path: openpyxl refuses paths without an Excel extension, and
     # stored files are named by their hash.
     with path.open("rb") as stream:
-        return _read(stream, filename)
+        return _read(stream, filename, Tally(filename, max_rows, "rows", "parse_max_rows"))
 
 
-def _read(stream: BinaryIO, filename: str) -> list[Block]:
+def _read(stream: BinaryIO, filename: str, rows_read: Tally) -> list[Block]:
     try:
         # read_only streams rows; data_only gives the cached values of formulas.
         workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True)
     except _ERRORS as exc:
-        raise CorruptDocument(f"{filename} is not a valid XLSX file ({reason(exc)})") from exc
+        raise malformed(filename, "XLSX", exc) from exc
     try:
         blocks: list[Block] = []
         for sheet in workbook.worksheets:
             # read_only=True opens every worksheet as a ReadOnlyWorksheet.
             assert isinstance(sheet, ReadOnlyWorksheet)
-            rows = list(row_blocks(_rows(sheet), _RowLocation(sheet.title)))
+            rows = []
+            for row in row_blocks(_rows(sheet), _RowLocation(sheet.title)):
+                rows_read.add()
+                rows.append(row)
             if rows:
                 blocks.append(Block(sheet.title, "heading", f"sheet {sheet.title}", 1))
                 blocks.extend(rows)
         return blocks
     except _ERRORS as exc:
-        raise CorruptDocument(f"{filename} is not a valid XLSX file ({reason(exc)})") from exc
+        raise malformed(filename, "XLSX", exc) from exc
     finally:
         workbook.close()
 

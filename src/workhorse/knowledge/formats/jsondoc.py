@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import re
 
-from workhorse.errors import CorruptDocument
+from workhorse.errors import CorruptDocument, DocumentLimitExceeded
 from workhorse.knowledge.blocks import Block
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def read_json(text: str, filename: str) -> list[Block]:
+def read_json(text: str, filename: str, *, max_depth: int) -> list[Block]:
     """A JSON document. Wrappers with one member (``{"data": [...]}``) are looked through,
     so the blocks are the elements of the first level that has several; each block's
-    location is its JSONPath (``$.data[3]``)."""
-    value = _load(text, filename, where="")
+    location is its JSONPath (``$.data[3]``). Nesting deeper than ``max_depth`` is refused."""
+    value = _load(text, filename, where="", max_depth=max_depth)
     path = "$"
     while isinstance(value, dict | list) and len(value) == 1:
         if isinstance(value, dict):
@@ -32,17 +32,17 @@ def read_json(text: str, filename: str) -> list[Block]:
     return [Block(_flatten(item), "text", where) for where, item in members]
 
 
-def read_json_lines(text: str, filename: str) -> list[Block]:
+def read_json_lines(text: str, filename: str, *, max_depth: int) -> list[Block]:
     """JSON Lines: one block per non-blank line, located by ``"line N"``."""
     blocks = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            value = _load(line, filename, where=f"line {number}: ")
+            value = _load(line, filename, where=f"line {number}: ", max_depth=max_depth)
             blocks.append(Block(_flatten(value), "text", f"line {number}"))
     return blocks
 
 
-def _load(text: str, filename: str, *, where: str) -> object:
+def _load(text: str, filename: str, *, where: str, max_depth: int) -> object:
     try:
         value: object = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -51,8 +51,37 @@ def _load(text: str, filename: str, *, where: str) -> object:
             f" {exc.msg})"
         ) from exc
     except RecursionError as exc:
-        raise CorruptDocument(f"{filename}: JSON nested too deeply to read") from exc
+        # json.loads recurses per level: it gives up near the interpreter's recursion
+        # limit, far above any cap, and quickly (it has read no further than that deep).
+        raise _too_deep(filename, where, max_depth) from exc
+    if _depth(value, max_depth) > max_depth:
+        raise _too_deep(filename, where, max_depth)
     return value
+
+
+def _too_deep(filename: str, where: str, max_depth: int) -> DocumentLimitExceeded:
+    return DocumentLimitExceeded(
+        f"{filename}: {where}JSON nested more than {max_depth:,} levels deep"
+        " (limit: WORKHORSE_PARSE_MAX_DEPTH)"
+    )
+
+
+def _depth(value: object, stop_above: int) -> int:
+    """Levels of arrays and objects in ``value`` (iterative; stops past ``stop_above``)."""
+    deepest = 0
+    stack: list[tuple[int, object]] = [(1, value)]
+    while stack:
+        depth, item = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > stop_above:
+                break
+            stack.extend((depth + 1, child) for child in _children(item))
+    return deepest
+
+
+def _children(item: dict[str, object] | list[object]) -> list[object]:
+    return list(item.values()) if isinstance(item, dict) else item
 
 
 def _child(path: str, key: str) -> str:

@@ -7,10 +7,16 @@ import zlib
 from pathlib import Path
 
 from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
 
-from workhorse.errors import CorruptDocument, EmptyDocument, EncryptedDocument
+from workhorse.errors import (
+    CorruptDocument,
+    DocumentLimitExceeded,
+    EmptyDocument,
+    EncryptedDocument,
+)
 from workhorse.knowledge.blocks import Block
+from workhorse.knowledge.limits import exceeded
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # pypdf raises its own errors for most malformed files, but broken object graphs and
@@ -28,8 +34,9 @@ _MALFORMED: tuple[type[Exception], ...] = (
 _UNDECRYPTABLE: tuple[type[Exception], ...] = (DependencyError, *_MALFORMED)
 
 
-def read_pdf(path: Path, filename: str) -> list[Block]:
-    """The text of every page; a PDF whose pages have no text at all is ``EmptyDocument``."""
+def read_pdf(path: Path, filename: str, *, max_pages: int) -> list[Block]:
+    """The text of every page; a PDF whose pages have no text at all is ``EmptyDocument``,
+    one of more than ``max_pages`` pages is refused before any page is read."""
     try:
         reader = PdfReader(path)
     except _MALFORMED as exc:
@@ -43,10 +50,17 @@ def read_pdf(path: Path, filename: str) -> list[Block]:
         raise _encrypted(filename) from exc
     except _MALFORMED as exc:
         raise CorruptDocument(f"{filename} is not a valid PDF file ({_reason(exc)})") from exc
+    if page_count > max_pages:
+        raise exceeded(filename, max_pages, "pages", "parse_max_pages")
     blocks: list[Block] = []
     for number in range(1, page_count + 1):
         try:
             text = pages[number - 1].extract_text()
+        except LimitReachedError as exc:
+            raise DocumentLimitExceeded(
+                f"{filename}: page {number} inflates past pypdf's decompression limit"
+                " (a flate bomb)"
+            ) from exc
         except _MALFORMED as exc:
             raise CorruptDocument(
                 f"{filename}: page {number} cannot be read ({_reason(exc)})"

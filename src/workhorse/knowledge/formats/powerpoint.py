@@ -12,23 +12,26 @@ from pptx.shapes.graphfrm import GraphicFrame
 from pptx.shapes.group import GroupShape
 from pptx.slide import Slide
 
-from workhorse.errors import CorruptDocument
 from workhorse.knowledge.blocks import Block, squash
-from workhorse.knowledge.formats.office import MALFORMED, reason
+from workhorse.knowledge.formats.office import MALFORMED, malformed
+from workhorse.knowledge.limits import exceeded
 
 _ERRORS: tuple[type[Exception], ...] = (PackageNotFoundError, *MALFORMED)
 
 
-def read_pptx(path: Path, filename: str) -> list[Block]:
-    """Every slide's text, located by ``"slide N"`` (notes: ``"slide N notes"``)."""
+def read_pptx(path: Path, filename: str, *, max_slides: int) -> list[Block]:
+    """Every slide's text, located by ``"slide N"`` (notes: ``"slide N notes"``); more than
+    ``max_slides`` slides are refused before any is read."""
     try:
         presentation = pptx.Presentation(str(path))
+        if len(presentation.slides) > max_slides:
+            raise exceeded(filename, max_slides, "slides", "parse_max_slides")
         blocks: list[Block] = []
         for number, slide in enumerate(presentation.slides, start=1):
             blocks.extend(_slide_blocks(slide, f"slide {number}"))
         return blocks
     except _ERRORS as exc:
-        raise CorruptDocument(f"{filename} is not a valid PPTX file ({reason(exc)})") from exc
+        raise malformed(filename, "PPTX", exc) from exc
 
 
 def _slide_blocks(slide: Slide, where: str) -> Iterator[Block]:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from workhorse.errors import CorruptDocument
 from workhorse.knowledge.blocks import Block
+from workhorse.knowledge.limits import Tally
 
 _MAX_HEADER_CELL = 64
 _SNIFF_CHARS = 64 * 1024
@@ -55,11 +56,17 @@ def row_blocks(
         yield Block(_plain(first[1]), "table_row", location(first[0]))
 
 
-def read_csv(text: str, filename: str, *, tabs: bool) -> list[Block]:
-    """CSV or TSV text, its delimiter sniffed (``tabs`` breaks ties toward tabs)."""
+def read_csv(text: str, filename: str, *, tabs: bool, max_rows: int) -> list[Block]:
+    """CSV or TSV text, its delimiter sniffed (``tabs`` breaks ties toward tabs); past
+    ``max_rows`` rows with values it is refused."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text, tabs=tabs))
+    rows = Tally(filename, max_rows, "rows", "parse_max_rows")
+    blocks = []
     try:
-        return list(row_blocks(enumerate(reader, start=1), lambda n: f"row {n}"))
+        for block in row_blocks(enumerate(reader, start=1), lambda n: f"row {n}"):
+            rows.add()
+            blocks.append(block)
+        return blocks
     except csv.Error as exc:
         raise CorruptDocument(
             f"{filename} is not a valid CSV file (line {reader.line_num}: {exc})"

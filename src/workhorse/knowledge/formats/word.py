@@ -10,9 +10,8 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from workhorse.errors import CorruptDocument
 from workhorse.knowledge.blocks import Block, HeadingPath, squash
-from workhorse.knowledge.formats.office import MALFORMED, reason
+from workhorse.knowledge.formats.office import MALFORMED, malformed
 
 _HEADING_STYLE = re.compile(r"Heading ?(\d)")
 _ERRORS: tuple[type[Exception], ...] = (PackageNotFoundError, *MALFORMED)
@@ -23,7 +22,7 @@ def read_docx(path: Path, filename: str) -> list[Block]:
     try:
         return _read(path)
     except _ERRORS as exc:
-        raise CorruptDocument(f"{filename} is not a valid DOCX file ({reason(exc)})") from exc
+        raise malformed(filename, "DOCX", exc) from exc
 
 
 def _read(path: Path) -> list[Block]:
