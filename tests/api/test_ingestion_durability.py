@@ -112,6 +112,30 @@ def test_kill_9_during_ingestion_then_restart_completes_each_chunk_once(
     assert rows == distinct == expected_chunks(tmp_path, content)
 
 
+@pytest.mark.slow
+def test_a_job_interrupted_on_every_run_ends_failed_instead_of_looping(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    url = f"sqlite:///{data_dir / 'workhorse.db'}"
+    once = {**LEASE, "WORKHORSE_INGEST_MAX_ATTEMPTS": "1"}
+    with run_workhorse(tmp_path, None, data_dir=data_dir, **once) as first:
+        store_id, file_id = start_ingesting(first, long_document(600), url)
+        first.process.kill()
+        first.process.wait()
+    with run_workhorse(tmp_path, None, data_dir=data_dir, **once) as second:
+        wait_for(
+            lambda: status(second, store_id, file_id) != "in_progress",
+            timeout=120,
+            what="the interrupted job to be settled",
+        )
+        state = sdk(second).vector_stores.files.retrieve(file_id, vector_store_id=store_id)
+    assert state.status == "failed"
+    assert state.last_error is not None
+    assert state.last_error.message == (
+        "ingestion was interrupted once (the process running it stopped each time);"
+        " it is not tried again"
+    )
+
+
 def start_ingesting(server: Server, content: bytes, database_url: str) -> tuple[str, str]:
     """Upload and add the file; return once a worker has claimed its job."""
     client = sdk(server)

@@ -149,10 +149,11 @@ class Ingestor:
         """Every earlier run of this job ended with its process (a crash, a kill, a
         restart): it is not started again, so no file can stop a server in a loop."""
         runs = claim.job.attempts - 1
+        times = "once" if runs == 1 else f"{runs} times"
         error = {
             "code": "server_error",
-            "message": f"ingestion was interrupted {runs} times (the process running it"
-            " stopped each time); it is not tried again",
+            "message": f"ingestion was interrupted {times} (the process running it stopped"
+            " each time); it is not tried again",
         }
         log.warning(
             "ingestion interrupted too often; failing it",
