@@ -33,12 +33,16 @@ class IngestionWorkers:
         self._requeue_after = timedelta(seconds=settings.ingest_requeue_after_s)
         self._sweep_s = min(settings.ingest_lease_s, settings.ingest_requeue_after_s) / 2
         self._sweeper: asyncio.Task[None] | None = None
+        self._warming: asyncio.Task[None] | None = None
+        self._ingests = settings.ingest_workers > 0
 
     def start(self) -> None:
         """Take jobs on the queue's worker threads; sweep now and then."""
         self._jobs.on_ingest(self._ingestor.run)
         self._jobs.start(asyncio.get_running_loop())
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweep-ingestion")
+        if self._ingests:
+            self._warming = asyncio.create_task(self._ingestor.warm(), name="warm-parsers")
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -55,7 +59,8 @@ class IngestionWorkers:
 
     async def aclose(self) -> None:
         """Stop sweeping and taking jobs (a running one is left to its lease)."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._warming):
+            if task is not None:
+                task.cancel()
         await asyncio.to_thread(self._jobs.stop)
         await self._ingestor.aclose()

@@ -109,6 +109,10 @@ class Ingestor:
             size=settings.parse_workers,
         )
 
+    async def warm(self) -> None:
+        """Start the parser processes before the first file needs one."""
+        await self._parsers.warm()
+
     async def aclose(self) -> None:
         """Stop the parser processes."""
         await self._parsers.aclose()

@@ -91,6 +91,7 @@ class ParserPool:
         self._process_limits = process_limits
         self._document_limits = document_limits
         self._tokenizer = tokenizer
+        self._size = size
         self._slots = asyncio.Semaphore(size)
         self._idle: list[_ParserProcess] = []
         self._closed = False
@@ -120,10 +121,30 @@ class ParserPool:
                         yield part
                 finished = True
             finally:
-                if finished and not self._closed and parser.files < FILES_PER_PROCESS:
+                if finished and self._keeps(parser):
                     self._idle.append(parser)
                 else:
                     await parser.stop()
+
+    def _keeps(self, parser: _ParserProcess) -> bool:
+        return (
+            not self._closed and len(self._idle) < self._size and parser.files < FILES_PER_PROCESS
+        )
+
+    async def warm(self) -> None:
+        """Start the parser processes ahead of the first document (each takes about half
+        a second of CPU to load its libraries)."""
+        while not self._closed and len(self._idle) < self._size:
+            try:
+                parser = await self._start()
+            except ParserUnavailable as exc:
+                log.warning("could not start a parser process ahead of time: %s", exc)
+                return
+            if self._keeps(parser):
+                self._idle.append(parser)
+            else:
+                await parser.stop()
+                return
 
     async def _send(self, request: dict[str, Any]) -> _ParserProcess:
         """An idle or new parser process that has been sent ``request``."""
