@@ -35,6 +35,43 @@ def test_wrong_method_is_405_with_allow(server: Server) -> None:
     assert response.headers["allow"] == "POST"
 
 
+def test_a_405_allows_every_method_of_the_path(server: Server) -> None:
+    response = httpx.request("OPTIONS", server.v1 + "/files", headers=server.headers())
+    assert_envelope(response, 405)
+    assert response.headers["allow"] == "GET, POST"
+    items = server.v1 + "/conversations/conv_x/items/item_y"
+    response = httpx.request("PUT", items, headers=server.headers())
+    assert_envelope(response, 405)
+    assert response.headers["allow"] == "DELETE, GET"
+
+
+def test_a_method_other_than_get_or_post_on_soap_is_a_405_not_a_fault(server: Server) -> None:
+    for method in ("TRACE", "PUT", "DELETE"):
+        response = httpx.request(method, server.base_url + "/soap", headers=server.headers())
+        assert_envelope(response, 405)
+        assert response.headers["allow"] == "GET, POST"
+
+
+def test_metrics_are_documented_as_prometheus_text(server: Server) -> None:
+    document = httpx.get(server.base_url + "/openapi.json").json()
+    assert set(document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == {
+        "text/plain"
+    }
+    response = httpx.get(server.base_url + "/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_a_chat_completion_without_file_search_has_no_extension_field(server: Server) -> None:
+    response = httpx.post(
+        server.v1 + "/chat/completions",
+        json={**CHAT, "max_tokens": 2},
+        headers=server.headers(),
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert "file_search_results" not in response.json()
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [

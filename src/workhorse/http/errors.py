@@ -1,7 +1,9 @@
 """The one place errors become responses: the right envelope with the right status.
 
-The envelope follows the API a path belongs to: a SOAP Fault on ``/soap``, Anthropic's
-error object on ``/v1/messages`` and below, the OpenAI envelope everywhere else.
+The envelope follows the API a path belongs to: a SOAP Fault for a ``POST /soap`` (any
+other method never reaches SOAP), Anthropic's error object on ``/v1/messages`` and below,
+the OpenAI envelope everywhere else. A 405's ``Allow`` lists every method of the path, from
+the routes themselves (RFC 9110 §15.5.6), not only those of the first route that matched.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from workhorse.errors import (
     InvalidRequest,
@@ -83,11 +86,26 @@ def render(exc: WorkhorseError, request: Request | None = None) -> Response:
     if request is None:
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
     path = request.url.path
-    if path == SOAP_PATH:
+    if path == SOAP_PATH and request.method == "POST":
         return fault_response(version_of(request.headers.get("content-type")), exc)
     request_id = getattr(request.state, "request_id", None)
     body = error_body(exc, path, request_id)
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on the request's path: the request is
+    matched again under each method (routers may nest, so routes are not listed flat)."""
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -111,7 +129,7 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             error = MethodNotAllowed(
                 f"{request.method} is not allowed on {request.url.path}",
-                headers=dict(exc.headers or {}),
+                headers={**(exc.headers or {}), "Allow": ", ".join(allowed_methods(request))},
             )
         elif exc.status_code == 413:
             error = PayloadTooLarge(str(exc.detail))

@@ -72,4 +72,6 @@ async def create_chat_completion(
         events, generation = await service.start_stream(container, api_key.id, body)
         return SSEResponse(events, close=generation.aclose)
     completion = await service.complete(container, api_key.id, body)
-    return JSONResponse(completion.model_dump(mode="json"))
+    # An extension field only when it was asked for: otherwise the object is OpenAI's.
+    unused = {"file_search_results"} if completion.file_search_results is None else None
+    return JSONResponse(completion.model_dump(mode="json", exclude=unused))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from workhorse.errors import ServiceUnavailable
 from workhorse.http.deps import ContainerDep
@@ -38,7 +38,7 @@ async def readyz(container: ContainerDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(container: ContainerDep) -> Response:
     """Prometheus metrics: requests, durations, client retries, idempotent replays."""
     return Response(container.metrics.render(), media_type="text/plain; version=0.0.4")
