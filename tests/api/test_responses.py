@@ -262,6 +262,14 @@ def test_resume_after_a_dropped_connection_with_last_event_id(
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert events[-1]["type"] in ("response.completed", "response.incomplete")
     assert deltas(events) == client.responses.retrieve(response_id).output_text
+    # An empty Last-Event-ID (no event seen yet) replays the stream from its start.
+    headers = {**server.headers(), "Last-Event-ID": ""}
+    with httpx.stream(
+        "GET", f"{server.v1}/responses/{response_id}?stream=true", headers=headers, timeout=60
+    ) as response:
+        assert response.status_code == 200
+        again = list(sse_events(response))
+    assert [e["sequence_number"] for e in again] == list(range(len(events)))
 
 
 def test_truncation_auto_drops_the_oldest_items_and_says_so(client: openai.OpenAI) -> None:

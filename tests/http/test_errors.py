@@ -52,6 +52,27 @@ def test_a_method_other_than_get_or_post_on_soap_is_a_405_not_a_fault(server: Se
         assert response.headers["allow"] == "GET, POST"
 
 
+def test_an_empty_after_cursor_means_the_start_of_the_list(server: Server) -> None:
+    conversation = httpx.post(
+        server.v1 + "/conversations",
+        json={"items": [{"type": "message", "role": "user", "content": "hi"}]},
+        headers=server.headers(),
+    ).json()
+    for path in (
+        "/files",
+        "/vector_stores",
+        "/fine_tuning/jobs",
+        f"/conversations/{conversation['id']}/items",
+    ):
+        response = httpx.get(server.v1 + path + "?after=", headers=server.headers())
+        assert response.status_code == 200, (path, response.text)
+        assert response.json()["object"] == "list"
+    items = httpx.get(
+        server.v1 + f"/conversations/{conversation['id']}/items?after=", headers=server.headers()
+    ).json()
+    assert len(items["data"]) == 1
+
+
 def test_metrics_are_documented_as_prometheus_text(server: Server) -> None:
     document = httpx.get(server.base_url + "/openapi.json").json()
     assert set(document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == {

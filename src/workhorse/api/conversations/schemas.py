@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from workhorse.api.conversations.items import InputItem, StoredItem
+from workhorse.api.shared import Cursor
 
 MAX_ITEMS_PER_REQUEST = 20
 
@@ -101,7 +102,7 @@ class ConversationItemList(BaseModel):
 class ItemListQuery(BaseModel):
     """Query parameters of ``GET /v1/conversations/{id}/items``."""
 
-    after: str | None = None
+    after: Cursor = None
     limit: int = Field(default=20, ge=1, le=100)
     order: Literal["asc", "desc"] = "desc"
     include: list[str] | None = None

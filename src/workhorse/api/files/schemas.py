@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, model_validator
 
+from workhorse.api.shared import Cursor
 from workhorse.http.multipart import UploadedFile
 
 Purpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
@@ -82,5 +83,5 @@ class FileListQuery(BaseModel):
 
     purpose: Purpose | None = None
     limit: int = Field(default=10_000, ge=1, le=10_000)
-    after: str | None = None
+    after: Cursor = None
     order: Literal["asc", "desc"] = "desc"

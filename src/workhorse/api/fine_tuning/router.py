@@ -15,6 +15,7 @@ from workhorse.api.fine_tuning.schemas import (
     FineTuningJobList,
     FineTuningJobObject,
 )
+from workhorse.api.shared import Cursor
 from workhorse.container import Container
 from workhorse.http.auth import ApiKeyDep
 from workhorse.http.bodies import ParsedBody, request_body
@@ -61,7 +62,7 @@ async def list_jobs(
     request: Request,
     api_key: ApiKeyDep,
     container: ContainerDep,
-    after: str | None = None,
+    after: Cursor = None,
     limit: Limit = 20,
 ) -> FineTuningJobList:
     """The caller's jobs, newest first; ``metadata[k]=v`` keeps those whose metadata match."""
@@ -88,7 +89,7 @@ async def list_events(
     job_id: str,
     api_key: ApiKeyDep,
     container: ContainerDep,
-    after: str | None = None,
+    after: Cursor = None,
     limit: Limit = 20,
 ) -> FineTuningJobEventList:
     """The job's events, newest first, with each step's metrics."""
@@ -100,7 +101,7 @@ async def list_checkpoints(
     job_id: str,
     api_key: ApiKeyDep,
     container: ContainerDep,
-    after: str | None = None,
+    after: Cursor = None,
     limit: Limit = 10,
 ) -> FineTuningJobCheckpointList:
     """The job's checkpoints, one per epoch, newest first."""

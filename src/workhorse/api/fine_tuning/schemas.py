@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from workhorse.api.shared import MetadataMap
+from workhorse.api.shared import Cursor, MetadataMap
 
 Auto = Literal["auto"]
 
@@ -199,5 +199,5 @@ class PageQuery(BaseModel):
     """Pagination of lists (newest first)."""
 
     model_config = ConfigDict(extra="forbid")
-    after: str | None = None
+    after: Cursor = None
     limit: int = Field(default=20, ge=1, le=100)

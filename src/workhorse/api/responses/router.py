@@ -97,7 +97,8 @@ async def retrieve_response(
     if not query.stream:
         return JSONResponse(await service.retrieve(container, api_key.id, response_id))
     after = query.starting_after
-    if after is None and last_event_id is not None:
+    # An empty Last-Event-ID (an event stream that had seen no id yet) means the start.
+    if after is None and last_event_id:
         if not last_event_id.lstrip("-").isdigit():
             raise InvalidRequest("Last-Event-ID must be a sequence number", param="Last-Event-ID")
         after = int(last_event_id)

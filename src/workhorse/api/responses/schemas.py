@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workhorse.api.conversations.items import InputItem
-from workhorse.api.shared import MetadataMap
+from workhorse.api.shared import Cursor, MetadataMap
 from workhorse.api.vector_stores.schemas import FileSearch
 
 
@@ -229,7 +229,7 @@ class InputItemsQuery(BaseModel):
     """Query parameters of ``GET /v1/responses/{id}/input_items``."""
 
     model_config = ConfigDict(extra="forbid")
-    after: str | None = None
+    after: Cursor = None
     limit: int = Field(default=20, ge=1, le=100)
     order: Literal["asc", "desc"] = "desc"
     include: list[str] | None = None

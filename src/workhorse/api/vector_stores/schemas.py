@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workhorse.api.shared import MetadataMap
+from workhorse.api.shared import Cursor, MetadataMap
 
 AttributeValue = str | float | bool
 Attributes = Annotated[
@@ -125,7 +125,7 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=20, ge=1, le=100)
-    after: str | None = None
+    after: Cursor = None
     before: str | None = None
     order: Literal["asc", "desc"] = "desc"
 
