@@ -190,9 +190,10 @@ class Settings(BaseSettings):
     parse_cpu_s: float = Field(default=120.0, gt=0)
     """CPU seconds one document's parsing may use (RLIMIT_CPU); past it the file fails."""
 
-    parse_wall_s: float = Field(default=120.0, gt=0)
+    parse_wall_s: float = Field(default=240.0, gt=0)
     """Seconds one document's parsing and chunking may take; past it the parser process is
-    killed and the file fails."""
+    killed and the file fails. Twice the CPU allowance, so that a parser slowed by a busy
+    machine (it runs at nice 10) is not failed for it."""
 
     parse_open_files: int = Field(default=64, ge=16)
     """Open file descriptors a parser process may hold (RLIMIT_NOFILE)."""

@@ -15,12 +15,15 @@ import pytest
 
 from tests.knowledge.hostile import docx_billion_laughs, docx_bomb, xlsx_rows
 from tests.knowledge.test_parse import make_pdf
-from workhorse.errors import DocumentLimitExceeded
+from workhorse.errors import CorruptDocument, DocumentLimitExceeded
+from workhorse.knowledge.chunk import WordPieceCounter, chunk
 from workhorse.knowledge.guards import check_lines, html_depth
 from workhorse.knowledge.limits import DocumentLimits
 from workhorse.knowledge.parse import parse
+from workhorse.providers.registry import bundled_embedding_model_path
 
 MiB = 1024 * 1024
+TOKENIZER = bundled_embedding_model_path() / "tokenizer.json"
 
 
 def refused(path: Path, filename: str, **limits: float) -> str:
@@ -165,3 +168,83 @@ def test_deep_html_and_json_are_refused_and_entities_in_html_too(tmp_path: Path)
     lines = tmp_path / "d.jsonl"
     lines.write_text('{"a": 1}\n' + "[" * 300 + "]" * 300 + "\n")
     assert refused(lines, "d.jsonl").startswith("d.jsonl: line 2: JSON nested more than 256")
+
+
+def test_the_xml_prolog_check_sees_through_encodings_padding_and_instructions(
+    tmp_path: Path,
+) -> None:
+    doctype = '<!DOCTYPE x [<!ENTITY e "e">]><x>&e;</x>'
+    variants = {
+        "utf16": doctype.encode("utf-16-le"),  # no BOM
+        "utf32": doctype.encode("utf-32-be"),
+        "padded": b" " * 40 + doctype.encode(),
+        "instruction": b"<?x <!-- ?>" + doctype.encode(),
+        "named": doctype.encode(),  # in a part whose name does not say XML
+    }
+    for name, part in variants.items():
+        buffer = io.BytesIO()
+        docx.Document().save(buffer)
+        path = tmp_path / f"{name}.docx"
+        with (
+            zipfile.ZipFile(buffer) as source,
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target,
+        ):
+            for info in source.infolist():
+                target.writestr(info, source.read(info))
+            target.writestr(f"customXml/extra-{name}.bin", part)
+        assert "declares a DOCTYPE or entities" in refused(path, f"{name}.docx"), name
+    hidden = b"<?pi <a ?>" + b" " * (70 * 1024) + doctype.encode()
+    buffer = io.BytesIO()
+    docx.Document().save(buffer)
+    path = tmp_path / "far.docx"
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+        target.writestr("customXml/far.xml", hidden)
+    assert "has no root element in its first 64 KiB" in refused(path, "far.docx")
+
+
+def test_hostile_markup_costs_linear_time() -> None:
+    # Quadratic scans would take hours on these; each is a few hundredths of a second.
+    for text in ("<a" + " " * 2_000_000, "<!--" + "x" * 2_000_000, "<script></x>" * 200_000):
+        assert html_depth(text, 256) <= 1
+
+
+def test_markdown_may_mention_markup(tmp_path: Path) -> None:
+    path = tmp_path / "notes.md"
+    path.write_text(
+        "# Generics\n\n" + "A List<String> holds strings. " * 300 + "\n\n"
+        "```xml\n<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>\n```\n"
+    )
+    assert parse(path, "notes.md")
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text('{"a": "smile \\ud83d", "b": "ok"}')
+    texts = [block.text for block in parse(path, "d.json")]
+    assert "smile \ufffd" in texts[0]
+
+
+def test_a_zip_directory_pointing_before_the_file_is_corrupt(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    docx.Document().save(buffer)
+    data = bytearray(buffer.getvalue())
+    end = data.rfind(b"PK\x05\x06")
+    offset = int.from_bytes(data[end + 16 : end + 20], "little")
+    data[end + 16 : end + 20] = (offset + 100).to_bytes(4, "little")
+    path = tmp_path / "shifted.docx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptDocument):
+        parse(path, "shifted.docx")
+
+
+def test_a_huge_heading_is_repeated_short_and_kept_whole_once(tmp_path: Path) -> None:
+    path = tmp_path / "h.md"
+    title = "A" * 300_000
+    path.write_text(f"# {title}\n\n" + "\n\n".join(f"Paragraph {i}." for i in range(500)))
+    blocks = parse(path, "h.md")
+    assert all(len(block.location or "") < 300 for block in blocks)
+    chunks = chunk(blocks, WordPieceCounter(TOKENIZER), max_tokens=256, overlap_tokens=64)
+    assert sum(len(c.text) for c in chunks) < 2 * sum(len(b.text) for b in blocks)
+    assert sum(title in c.text for c in chunks) == 1

@@ -21,7 +21,13 @@ import pytest
 
 from tests.knowledge.hostile import docx_bomb, xlsx_rows
 from tests.servers import wait_for
-from workhorse.errors import DocumentLimitExceeded, EmptyDocument, ParserCrashed
+from workhorse.errors import (
+    DocumentLimitExceeded,
+    EmptyDocument,
+    ParserCrashed,
+    ParserUnavailable,
+)
+from workhorse.knowledge import sandbox
 from workhorse.knowledge.chunk import Chunk, WordPieceCounter, chunk
 from workhorse.knowledge.limits import DocumentLimits, ProcessLimits
 from workhorse.knowledge.parse import parse
@@ -221,3 +227,51 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_parser_stopped_from_outside_is_not_the_documents_failure(tmp_path: Path) -> None:
+    rows = xlsx_rows(tmp_path / "rows.xlsx", 1_000_000)
+    path = text_file(tmp_path, 3)
+
+    async def terminated(pool: ParserPool) -> str:
+        await chunks_of(pool, path, "notes.txt")
+        pid = pids(pool)[0]
+        parsing = asyncio.create_task(chunks_of(pool, rows, "rows.xlsx"))
+        read = read_bytes(pid)
+        while read_bytes(pid) < read + 4 * MiB:
+            await asyncio.wait({parsing}, timeout=0.02)
+        os.kill(pid, signal.SIGTERM)  # as a service manager stopping the process group
+        with pytest.raises(ParserUnavailable) as caught:
+            await parsing
+        return caught.value.message
+
+    assert run(terminated) == (
+        "rows.xlsx: its parser process was stopped from outside (SIGTERM); it will be parsed again"
+    )
+
+
+def test_a_caller_that_stops_reading_early_stops_the_parser_however_much_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A small line limit: the parser's unread answers soon exceed what the reader buffers.
+    monkeypatch.setattr(sandbox, "MAX_LINE_BYTES", 64 * 1024)
+    path = text_file(tmp_path, 20_000)
+
+    class Enough(Exception):
+        pass
+
+    async def read_one(pool: ParserPool) -> None:
+        batches = pool.chunks(path, "notes.txt", max_tokens=256, overlap_tokens=64, batch=1)
+        async with aclosing(batches):
+            async for _ in batches:
+                raise Enough
+
+    async def first_batch_only(pool: ParserPool) -> int:
+        with pytest.raises(Enough):
+            await read_one(pool)
+        return len(pids(pool))
+
+    async def bounded(pool: ParserPool) -> int:
+        return await asyncio.wait_for(first_batch_only(pool), 60)
+
+    assert run(bounded) == 0  # stopped and not kept

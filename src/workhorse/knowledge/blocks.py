@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 BlockKind = Literal["heading", "paragraph", "table_row", "code", "text"]
+MAX_LOCATION_TITLE = 200
+"""Characters of a heading in a location (every block under it repeats the location)."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class HeadingPath:
         """A heading of ``level`` starts: it replaces headings at its level and below."""
         while self._stack and self._stack[-1][0] >= level:
             self._stack.pop()
-        self._stack.append((level, title))
+        self._stack.append((level, title[:MAX_LOCATION_TITLE]))
 
     @property
     def location(self) -> str | None:

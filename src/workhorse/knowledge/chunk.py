@@ -41,6 +41,8 @@ from workhorse.knowledge.blocks import Block, squash
 # word pieces (its max_seq_length) and ignores the rest, so a chunk must fit in 256.
 AUTO_MAX_TOKENS = 256
 AUTO_OVERLAP_TOKENS = 64
+MAX_TITLE_CHARS = 200
+"""Characters of a heading repeated in the prefix of the chunks under it."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[\u3002\uff01\uff1f])\s*|\s*\n\s*")
 _SPANS = {"page": "pages", "slide": "slides"}
@@ -140,7 +142,14 @@ class _Chunker:
             if not text:
                 continue
             if block.kind == "heading":
-                self.heading(_Heading(max(block.level, 1), squash(text), block.location))
+                title = squash(text)
+                short = title[:MAX_TITLE_CHARS]
+                self.heading(_Heading(max(block.level, 1), short, block.location))
+                if short != title:
+                    # Every chunk of the section repeats its title: a long one (a hostile
+                    # document's 300 KB "heading" is one token to WordPiece) is cut there
+                    # and kept whole once, as text.
+                    self.body(title, False, block.location)
             else:
                 self.body(text, block.kind == "code", block.location)
         self.flush(overlap=False)

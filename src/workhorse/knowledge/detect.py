@@ -228,8 +228,15 @@ def _ooxml_kind(path: Path, filename: str, label: str, limits: DocumentLimits) -
         with zipfile.ZipFile(path) as archive:
             check_zip(archive, filename, limits)
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, zlib.error) as exc:
-        # NotImplementedError: a compression method zipfile does not inflate.
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        zlib.error,
+        OSError,
+    ) as exc:
+        # NotImplementedError: a compression method zipfile does not inflate; OSError: a
+        # directory whose offsets point before the start of the file.
         raise CorruptDocument(f"{filename} is not a valid {label} file (bad zip archive)") from exc
     for kind, main_part in (
         ("docx", "word/document.xml"),

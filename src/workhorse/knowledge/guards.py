@@ -30,10 +30,23 @@ MAX_ZIP_PARTS = 10_000
 XML_PROLOG_BYTES = 64 * 1024
 """How far into an XML part the root element must start (the prolog is read for a DTD)."""
 
-_XML_SUFFIXES = (".xml", ".rels", ".vml")
-_COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
+_SNIFF_BYTES = 16
+# Comments and processing instructions, an unterminated one running to the end (a lazy
+# scan to a terminator that never comes would make every "<" cost the rest of the input).
+_MARKUP_ASIDE = re.compile(rb"<!--.*?(?:-->|\Z)|<\?.*?(?:\?>|\Z)", re.DOTALL)
 _ROOT_START = re.compile(rb"<[A-Za-z_:]")
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)")
+# XML's own encoding detection (XML 1.0, appendix F): a BOM, or the bytes of "<" or "<?".
+_ENCODINGS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (b"<\0\0\0", "utf-32-le"),
+    (b"\0\0\0<", "utf-32-be"),
+    (b"<\0", "utf-16-le"),
+    (b"\0<", "utf-16-be"),
+)
 
 
 def check_zip(archive: zipfile.ZipFile, filename: str, limits: DocumentLimits) -> None:
@@ -66,23 +79,40 @@ def check_zip(archive: zipfile.ZipFile, filename: str, limits: DocumentLimits) -
             f" {size_words(limits.max_unzipped_bytes)} (WORKHORSE_PARSE_MAX_UNZIPPED_BYTES)"
         )
     for info in infos:
-        # An encrypted part (flag bit 0) cannot be read here; its reader refuses it.
-        if info.filename.lower().endswith(_XML_SUFFIXES) and not info.flag_bits & 0x1:
+        # Every part that is XML, whatever its name; an encrypted one (flag bit 0)
+        # cannot be read here, and its reader refuses it.
+        if not info.flag_bits & 0x1 and not info.is_dir():
             with archive.open(info) as part:
-                _check_prolog(part.read(XML_PROLOG_BYTES), filename, info.filename)
+                first = part.read(_SNIFF_BYTES)  # images and binaries stop here
+                if _looks_like_xml(first):
+                    head = first + part.read(XML_PROLOG_BYTES - len(first))
+                    _check_prolog(head, filename, info.filename)
+
+
+def _looks_like_xml(first: bytes) -> bool:
+    if any(first.startswith(mark) for mark, _ in _ENCODINGS):
+        return True
+    rest = first.lstrip(b" \t\r\n\xef\xbb\xbf")
+    return not rest or rest.startswith(b"<")  # only whitespace so far: read on
 
 
 def _check_prolog(head: bytes, filename: str, part: str) -> None:
-    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if head.startswith(bom):
+    """Refuse an XML part whose prolog holds a DTD (a part that is no XML is let be)."""
+    window_full = len(head) == XML_PROLOG_BYTES
+    for mark, encoding in _ENCODINGS:
+        if head.startswith(mark):
             head = head.decode(encoding, errors="replace").encode()
-    text = _COMMENT.sub(b"", head)
+            break
+    start = head.lstrip(b" \t\r\n\xef\xbb\xbf")  # whitespace, a UTF-8 BOM
+    if not start.startswith(b"<"):
+        return  # an image, a binary part
+    text = _MARKUP_ASIDE.sub(b"", start)
     if _DTD.search(text):
         raise DocumentLimitExceeded(
             f"{filename}: its part {part} declares a DOCTYPE or entities, which Office"
             " documents never do (refused unread: entity expansion)"
         )
-    if _ROOT_START.search(text) is None and len(head) == XML_PROLOG_BYTES:
+    if _ROOT_START.search(text) is None and window_full:
         raise DocumentLimitExceeded(
             f"{filename}: its part {part} has no root element in its first"
             f" {size_words(XML_PROLOG_BYTES)}"
@@ -119,7 +149,9 @@ _FLAT = frozenset(
     )
 )
 _HTML_TOKEN = re.compile(
-    r"<!--.*?-->|<(script|style|textarea|title)\b.*?</\1\s*>|<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*>",
+    # Unterminated comments, script bodies and tags run to the end (see _MARKUP_ASIDE).
+    r"<!--.*?(?:-->|\Z)|<(script|style|textarea|title)\b.*?(?:</\1\s*>|\Z)"
+    r"|<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*(?:>|\Z)",
     re.DOTALL | re.IGNORECASE,
 )
 _HTML_ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.IGNORECASE)

@@ -61,7 +61,7 @@ class ProcessLimits:
 
     memory_bytes: int = 2 * 1024**3
     cpu_s: float = 120.0
-    wall_s: float = 120.0
+    wall_s: float = 240.0
     open_files: int = 64
 
     @classmethod

@@ -27,6 +27,8 @@ process are what bounds a document no check foresaw.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path, PurePath
 
 from workhorse.errors import DocumentLimitExceeded, DocumentTooLarge, EmptyDocument
@@ -47,6 +49,7 @@ from workhorse.knowledge.limits import DocumentLimits, Tally, size_words
 __all__ = ["Block", "BlockKind", "parse"]
 
 _HEAD_BYTES = 8192
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LINE_FORMATS = frozenset({"markdown", "csv", "jsonl", "code", "text"})
 """Text formats read line by line (JSON and HTML are often one long line, legitimately)."""
 _MAX_BYTES_PER_CHAR = 4
@@ -77,6 +80,10 @@ def parse(path: Path, filename: str, *, limits: DocumentLimits | None = None) ->
     for block in _read(fmt, path, filename, limits):
         if block.text.strip():
             characters.add(len(block.text))
+            if _SURROGATE.search(block.text):
+                # A lone surrogate (JSON's "\ud83d", a PDF's broken CMap) cannot be
+                # encoded, stored or sent: it is replaced, as a decoder would.
+                block = replace(block, text=_SURROGATE.sub("\ufffd", block.text))
             blocks.append(block)
     if not blocks:
         raise EmptyDocument(f"{filename} contains no text")
@@ -102,9 +109,10 @@ def _read(fmt: Format, path: Path, filename: str, limits: DocumentLimits) -> lis
     text = decode_text(path.read_bytes(), filename)
     if not text.strip():
         raise EmptyDocument(f"{filename} contains no text (only whitespace)")
-    if fmt in ("html", "markdown"):
-        check_html(text, filename, limits.max_depth)
     if fmt == "html":
+        # Not Markdown: markdown-it builds no tree of inline HTML, and prose about
+        # List<String> or <!ENTITY> is fine there.
+        check_html(text, filename, limits.max_depth)
         return read_html(text)
     if fmt == "markdown":
         return read_markdown(text)

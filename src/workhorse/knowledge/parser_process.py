@@ -9,8 +9,10 @@ the tokenizer, then limits itself before it reads any document:
   its state broken); a C library that crashes instead is reported by the parent;
 - CPU time (``RLIMIT_CPU``, set afresh for each document): past it the kernel ends the
   process with ``SIGXCPU``;
-- open files (``RLIMIT_NOFILE``), and file size 0 (``RLIMIT_FSIZE``): it writes no file;
-- nice 10, so that serving wins the CPU when both want it;
+- open files (``RLIMIT_NOFILE``), file size 0 (``RLIMIT_FSIZE``: it cannot grow a file),
+  no core dumps;
+- nice 10, so that serving wins the CPU when both want it, and the first to go when the
+  machine runs out of memory (``oom_score_adj`` 1000);
 - it dies with its parent (``PR_SET_PDEATHSIG``): a server killed mid-parse leaves no
   orphan parsing on.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import resource
@@ -37,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from workhorse.errors import DocumentError
+from workhorse.errors import DocumentError, DocumentLimitExceeded
 from workhorse.knowledge.chunk import Chunk, WordPieceCounter, chunk
 from workhorse.knowledge.limits import DocumentLimits
 from workhorse.knowledge.parse import parse
@@ -45,8 +48,15 @@ from workhorse.knowledge.parse import parse
 EXIT_OUT_OF_MEMORY = 3
 """Exit status after a ``MemoryError`` (the error line may not have been written)."""
 
+OUTPUT_CHARS_PER_CHAR = 3
+"""Characters of chunk text sent back per character of the document's text, at most."""
+
+MAX_LOCATION_CHARS = 500
+"""Characters of a chunk's location sent back."""
+
 _PR_SET_PDEATHSIG = 1
 _NICE = 10
+_OOM_SCORE_ADJ = "1000"  # under memory pressure the kernel kills a parser, not the server
 
 
 def main() -> None:
@@ -75,13 +85,20 @@ def _answer(
     request: dict[str, Any], limits: DocumentLimits, counter: WordPieceCounter
 ) -> Iterator[dict[str, Any]]:
     filename = str(request["filename"])
+    path = Path(request["path"])
+    try:
+        path.stat()
+    except OSError as exc:  # the stored file itself: not the document's doing
+        yield {"error": "OSError", "message": str(exc), "errno": exc.errno}
+        return
     try:
         chunks = chunk(
-            parse(Path(request["path"]), filename, limits=limits),
+            parse(path, filename, limits=limits),
             counter,
             max_tokens=int(request["max_tokens"]),
             overlap_tokens=int(request["overlap_tokens"]),
         )
+        _check_output(chunks, filename, limits)
     except DocumentError as exc:
         yield {"error": type(exc).__name__, "message": str(exc)}
         return
@@ -91,7 +108,12 @@ def _answer(
         yield {"error": "RecursionError", "message": f"{filename} is nested too deeply to parse"}
         return
     except OSError as exc:
-        yield {"error": "OSError", "message": str(exc), "errno": exc.errno}
+        if exc.errno == errno.EMFILE:
+            yield {"error": "OSError", "message": str(exc), "errno": exc.errno}
+            return
+        # The stored file was readable: what fails now is the document's structure (a zip
+        # directory pointing before the file's start, say).
+        yield {"error": "Exception", "message": f"{type(exc).__name__}: {exc}"}
         return
     except Exception as exc:  # a parser's bug on this file: the same every time
         detail = str(exc).strip()[:300]
@@ -104,8 +126,20 @@ def _answer(
     yield {"done": True}
 
 
+def _check_output(chunks: list[Chunk], filename: str, limits: DocumentLimits) -> None:
+    """Chunks repeat some text (overlap, heading paths): at most ``OUTPUT_CHARS_PER_CHAR``
+    times the document's own characters may go back to the parent."""
+    budget = OUTPUT_CHARS_PER_CHAR * limits.max_chars
+    if sum(len(piece.text) for piece in chunks) > budget:
+        raise DocumentLimitExceeded(
+            f"{filename}: its chunks would hold more than {budget:,} characters"
+            " (limit: WORKHORSE_PARSE_MAX_CHARS)"
+        )
+
+
 def _row(piece: Chunk) -> list[Any]:
-    return [piece.index, piece.text, piece.location, piece.tokens]
+    location = piece.location[:MAX_LOCATION_CHARS] if piece.location else piece.location
+    return [piece.index, piece.text, location, piece.tokens]
 
 
 def _send(answers: BinaryIO, answer: dict[str, Any]) -> None:
@@ -125,6 +159,9 @@ def _confine(process_limits: dict[str, Any], parent: int) -> None:
     if os.getppid() != parent:
         sys.exit(0)  # the parent died before the line above took effect
     os.nice(_NICE)
+    with contextlib.suppress(OSError):
+        Path("/proc/self/oom_score_adj").write_text(_OOM_SCORE_ADJ)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no 2 GiB core dump per crash
     memory = int(process_limits["memory_bytes"])
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     files = int(process_limits["open_files"])

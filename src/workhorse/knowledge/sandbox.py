@@ -10,7 +10,7 @@ caller embeds while the rest is still arriving.
 
 Whatever a document does to its parser process is that document's failure, with its
 reason: ``DocumentLimitExceeded`` ("needed more than 2 GiB of memory to parse",
-"parsing took longer than 120 s") or ``ParserCrashed`` (a signal). The process is then
+"parsing took longer than 240 s") or ``ParserCrashed`` (a signal). The process is then
 replaced. Only a parser process that cannot be started at all is not the file's fault
 (``ParserUnavailable``, retried by the job).
 """
@@ -52,8 +52,16 @@ STARTUP_S = 60.0
 FILES_PER_PROCESS = 200
 """Documents a parser process reads before it is replaced (memory fragments over time)."""
 
-MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_LINE_BYTES = 16 * 1024 * 1024
 """Longest answer line accepted from a parser process (a batch of chunks)."""
+
+STDERR_LINES = 100
+"""Lines of a parser process's stderr logged per document (a hostile PDF can make pypdf
+warn a hundred thousand times); the rest are counted."""
+
+_STOPPED_FROM_OUTSIDE = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
+"""Signals a service manager sends a whole process group when it stops the service: the
+document did nothing wrong, and its job is run again."""
 
 _ERRORS: dict[str, type[DocumentError]] = {
     cls.__name__: cls
@@ -66,6 +74,10 @@ _ERRORS: dict[str, type[DocumentError]] = {
         UnsupportedFileType,
     )
 }
+_OUTPUT_BYTES_PER_CHAR = 16
+"""Bytes of answers per character of ``parse_max_chars``: chunks repeat text (at most 3
+times, the parser process checks) and UTF-8 spends up to 4 bytes on a character."""
+
 _CHILD_ENV = {
     # One thread each: the pool is the parallelism, and fewer threads reserve less of
     # the address space the limit counts.
@@ -115,7 +127,8 @@ class ParserPool:
             parser = await self._send(request)
             finished = False
             try:
-                answers = parser.answers(filename, self._process_limits)
+                budget = _OUTPUT_BYTES_PER_CHAR * self._document_limits.max_chars
+                answers = parser.answers(filename, self._process_limits, budget)
                 async with contextlib.aclosing(answers):
                     async for part in answers:
                         yield part
@@ -150,14 +163,22 @@ class ParserPool:
         """An idle or new parser process that has been sent ``request``."""
         while self._idle:
             parser = self._idle.pop()
-            if await parser.send(request):
+            if await self._handed(parser, request):
                 return parser
             await parser.stop()  # it died while idle: not this document's doing
         parser = await self._start()
-        if not await parser.send(request):
+        if not await self._handed(parser, request):
             await parser.stop()
             raise ParserUnavailable("a new parser process exited before it took a document")
         return parser
+
+    @staticmethod
+    async def _handed(parser: _ParserProcess, request: dict[str, Any]) -> bool:
+        try:
+            return await parser.send(request)
+        except BaseException:  # cancelled mid-write: it is nobody's now
+            await parser.stop()
+            raise
 
     async def _start(self) -> _ParserProcess:
         setup = {
@@ -182,8 +203,10 @@ class _ParserProcess:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.files = 0
+        self.last_line_bytes = 0
+        self.stderr_lines = 0
         assert process.stderr is not None
-        self._stderr = asyncio.create_task(_forward(process.stderr, process.pid))
+        self._stderr = asyncio.create_task(self._forward(process.stderr))
 
     @classmethod
     async def start(cls, setup: dict[str, Any]) -> _ParserProcess:
@@ -240,18 +263,21 @@ class _ParserProcess:
         """The next answer; None at the end of its output (it died)."""
         assert self.process.stdout is not None
         line = await self.process.stdout.readline()
+        self.last_line_bytes = len(line)
         if not line:
             return None
         answer: dict[str, Any] = json.loads(line)
         return answer
 
     async def answers(
-        self, filename: str, limits: ProcessLimits
+        self, filename: str, limits: ProcessLimits, budget: int
     ) -> AsyncGenerator[list[Chunk], None]:
-        """The chunks it sends for the document it was given; its failure raised."""
+        """The chunks it sends for the document it was given, at most ``budget`` bytes of
+        them; its failure raised."""
         deadline = time.monotonic() + limits.wall_s
         expected: int | None = None
         received = 0
+        self.stderr_lines = 0
         while True:
             # Until the document is parsed, the deadline counts; after it, the parser only
             # writes what it has, at the pace the caller reads.
@@ -271,6 +297,10 @@ class _ParserProcess:
                 raise await self._died(filename, limits)
             if "error" in answer:
                 raise _failure(answer, filename, limits)
+            budget -= self.last_line_bytes
+            if budget < 0:
+                await self.stop()
+                raise DocumentLimitExceeded(f"{filename}: its parser sent too much text")
             if "chunks" in answer:
                 expected = int(answer["chunks"])
             elif "batch" in answer:
@@ -282,7 +312,7 @@ class _ParserProcess:
                     raise ParserCrashed(f"{filename}: the parser sent {received} of {expected}")
                 return
 
-    async def _died(self, filename: str, limits: ProcessLimits) -> DocumentError:
+    async def _died(self, filename: str, limits: ProcessLimits) -> WorkhorseError:
         code = await self.process.wait()
         await self._stop_forwarding()
         return death_reason(code, filename, limits)
@@ -292,15 +322,45 @@ class _ParserProcess:
         if self.alive:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
+        # What it wrote and nobody read must be drained: a reader holding more than its
+        # limit stops reading the pipe, and wait() would never see the pipe close.
+        assert self.process.stdout is not None
+        with contextlib.suppress(TimeoutError, ValueError):
+            while await asyncio.wait_for(self.process.stdout.read(1024 * 1024), 5):
+                pass
         await self.process.wait()
         await self._stop_forwarding()
 
     async def _stop_forwarding(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stderr, 5)
 
+    async def _forward(self, stderr: asyncio.StreamReader) -> None:
+        """What it writes to stderr (warnings, tracebacks), into the log: the first
+        ``STDERR_LINES`` lines of each document, then how many more there were."""
+        pid = self.process.pid
+        while True:
+            try:
+                line = await stderr.readline()
+            except ValueError:  # a line over the reader's limit: skip it
+                continue
+            if not line:
+                break
+            self.stderr_lines += 1
+            text = line.decode(errors="replace").rstrip()[:2000]
+            if text and self.stderr_lines <= STDERR_LINES:
+                log.warning("parser process: %s", text, extra={"parser_pid": pid})
+            elif self.stderr_lines % 10_000 == 0:
+                log.warning(
+                    "parser process: %d lines on stderr for one document so far",
+                    self.stderr_lines,
+                    extra={"parser_pid": pid},
+                )
+            if self.stderr_lines % 100 == 0:
+                await asyncio.sleep(0)  # buffered lines come without a pause: let others run
 
-def death_reason(code: int, filename: str, limits: ProcessLimits) -> DocumentError:
+
+def death_reason(code: int, filename: str, limits: ProcessLimits) -> WorkhorseError:
     """Why a parser process that exited with ``code`` while reading ``filename`` died."""
     if code == EXIT_OUT_OF_MEMORY:
         return _out_of_memory(filename, limits)
@@ -308,6 +368,11 @@ def death_reason(code: int, filename: str, limits: ProcessLimits) -> DocumentErr
         return DocumentLimitExceeded(
             f"{filename}: parsing used more than {limits.cpu_s:g} s of CPU time"
             " (limit: WORKHORSE_PARSE_CPU_S)"
+        )
+    if -code in _STOPPED_FROM_OUTSIDE:
+        return ParserUnavailable(
+            f"{filename}: its parser process was stopped from outside"
+            f" ({signal.Signals(-code).name}); it will be parsed again"
         )
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
@@ -339,17 +404,3 @@ def _out_of_memory(filename: str, limits: ProcessLimits) -> DocumentLimitExceede
         f"{filename}: parsing needed more than {size_words(limits.memory_bytes)} of memory"
         " (limit: WORKHORSE_PARSE_MEMORY_BYTES)"
     )
-
-
-async def _forward(stderr: asyncio.StreamReader, pid: int) -> None:
-    """What a parser process writes to stderr (warnings, tracebacks), into the log."""
-    while True:
-        try:
-            line = await stderr.readline()
-        except ValueError:  # a line over the reader's limit: skip it
-            continue
-        if not line:
-            return
-        text = line.decode(errors="replace").rstrip()[:2000]
-        if text:
-            log.warning("parser process: %s", text, extra={"parser_pid": pid})
