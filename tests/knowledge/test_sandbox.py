@@ -159,18 +159,26 @@ def test_a_parser_process_that_crashes_fails_its_document(tmp_path: Path) -> Non
     path = text_file(tmp_path, 3)
 
     async def crash(pool: ParserPool) -> str:
-        await chunks_of(pool, path, "notes.txt")
-        pid = pids(pool)[0]
-        parsing = asyncio.create_task(chunks_of(pool, rows, "rows.xlsx"))
-        read = read_bytes(pid)
-        while read_bytes(pid) < read + 4 * MiB:  # it is reading the workbook
-            await asyncio.wait({parsing}, timeout=0.02)
-        os.kill(pid, signal.SIGSEGV)
+        parsing = await signalled_mid_document(pool, path, rows, signal.SIGSEGV)
         with pytest.raises(ParserCrashed) as caught:
             await parsing
         return caught.value.message
 
     assert run(crash) == "rows.xlsx: the parser crashed reading it (killed by SIGSEGV)"
+
+
+async def signalled_mid_document(
+    pool: ParserPool, warm_up: Path, workbook: Path, signum: signal.Signals
+) -> asyncio.Task[list[Chunk]]:
+    """Start parsing ``workbook`` and send its parser process ``signum`` while it reads."""
+    await chunks_of(pool, warm_up, "notes.txt")
+    pid = pids(pool)[0]
+    parsing = asyncio.create_task(chunks_of(pool, workbook, "rows.xlsx"))
+    read = read_bytes(pid)
+    while read_bytes(pid) < read + 4 * MiB:  # it is reading the workbook
+        await asyncio.wait({parsing}, timeout=0.02)
+    os.kill(pid, signum)
+    return parsing
 
 
 def proc_file(pid: int, name: str) -> str:
@@ -234,13 +242,8 @@ def test_a_parser_stopped_from_outside_is_not_the_documents_failure(tmp_path: Pa
     path = text_file(tmp_path, 3)
 
     async def terminated(pool: ParserPool) -> str:
-        await chunks_of(pool, path, "notes.txt")
-        pid = pids(pool)[0]
-        parsing = asyncio.create_task(chunks_of(pool, rows, "rows.xlsx"))
-        read = read_bytes(pid)
-        while read_bytes(pid) < read + 4 * MiB:
-            await asyncio.wait({parsing}, timeout=0.02)
-        os.kill(pid, signal.SIGTERM)  # as a service manager stopping the process group
+        # As a service manager stopping the whole process group would.
+        parsing = await signalled_mid_document(pool, path, rows, signal.SIGTERM)
         with pytest.raises(ParserUnavailable) as caught:
             await parsing
         return caught.value.message
