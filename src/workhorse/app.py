@@ -46,6 +46,7 @@ from workhorse.http.errors import document_errors, install_error_handlers
 from workhorse.http.idempotency import IdempotencyMiddleware, Replay, replay_response
 from workhorse.http.middleware import RequestContextMiddleware
 from workhorse.http.negotiation import XmlNegotiationMiddleware
+from workhorse.http.soap import document_soap
 from workhorse.services import build_container, ingestion_workers, training_workers
 from workhorse.store.db import migrate
 
@@ -184,7 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
             }
-            app.openapi_schema = document_errors(document_bodies(schema))
+            app.openapi_schema = document_soap(document_errors(document_bodies(schema)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

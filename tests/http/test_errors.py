@@ -73,6 +73,20 @@ def test_an_empty_after_cursor_means_the_start_of_the_list(server: Server) -> No
     assert len(items["data"]) == 1
 
 
+def test_soap_is_documented_as_soap_envelopes(server: Server) -> None:
+    document = httpx.get(server.base_url + "/openapi.json").json()
+    soap = document["paths"]["/soap"]
+    assert set(soap["get"]["responses"]["200"]["content"]) == {"text/xml"}
+    for status in ("200", "4XX", "5XX"):
+        content = soap["post"]["responses"][status]["content"]
+        assert set(content) == {"text/xml", "application/soap+xml"}, status
+    # An empty body is a Client fault, which SOAP 1.1 sends with 500, as documented.
+    response = httpx.post(server.base_url + "/soap", headers=server.headers())
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/xml")
+    assert "<faultcode>soap:Client</faultcode>" in response.text
+
+
 def test_metrics_are_documented_as_prometheus_text(server: Server) -> None:
     document = httpx.get(server.base_url + "/openapi.json").json()
     assert set(document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == {

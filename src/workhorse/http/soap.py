@@ -99,3 +99,23 @@ def fault_response(version: str, error: WorkhorseError) -> Response:
     for name, value in error.headers.items():
         response.headers[name] = value
     return response
+
+
+def document_soap(schema: dict[str, Any], path: str = "/soap") -> dict[str, Any]:
+    """Say in the OpenAPI document what ``path`` answers: the WSDL on GET, and on POST a
+    SOAP envelope (SOAP 1.1 or 1.2, by the request's Content-Type) for a result and for a
+    Fault alike (SOAP 1.1 sends every Fault with 500, SOAP 1.2 a Sender fault with 400)."""
+    operations = schema.get("paths", {}).get(path, {})
+    xml = {"schema": {"type": "string"}}
+    envelopes = {media: xml for media in sorted(set(CONTENT_TYPES.values()))}
+    if "get" in operations:
+        operations["get"]["responses"]["200"] = {
+            "description": "The WSDL",
+            "content": {"text/xml": xml},
+        }
+    if "post" in operations:
+        responses = operations["post"]["responses"]
+        responses["200"] = {"description": "The operation's result", "content": envelopes}
+        responses["4XX"] = {"description": "A SOAP 1.2 Sender Fault", "content": envelopes}
+        responses["5XX"] = {"description": "A SOAP Fault", "content": envelopes}
+    return schema
