@@ -166,7 +166,7 @@ class Ingestor:
         await self._end(claim, "failed", error=error)
 
     async def _heartbeat(self, claim: Claim) -> None:
-        # Parsing a big file runs for a while on a thread: the lease must outlive it.
+        # Parsing a big file runs for a while in a parser process: the lease must outlive it.
         job = claim.job
         while True:
             await asyncio.sleep(self._lease.total_seconds() / 3)

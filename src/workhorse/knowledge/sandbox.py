@@ -11,7 +11,8 @@ caller embeds while the rest is still arriving.
 Whatever a document does to its parser process is that document's failure, with its
 reason: ``DocumentLimitExceeded`` ("needed more than 2 GiB of memory to parse",
 "parsing took longer than 240 s") or ``ParserCrashed`` (a signal). The process is then
-replaced. Only a parser process that cannot be started at all is not the file's fault
+replaced (``knowledge.parser_errors`` says which reason). Only a parser process that
+cannot be started, or was stopped from outside, is not the file's fault
 (``ParserUnavailable``, retried by the job).
 """
 
@@ -22,7 +23,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import AsyncGenerator
@@ -30,19 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from workhorse.errors import (
-    CorruptDocument,
-    DocumentError,
     DocumentLimitExceeded,
-    EmptyDocument,
-    EncryptedDocument,
     ParserCrashed,
     ParserUnavailable,
-    UnsupportedFileType,
     WorkhorseError,
 )
 from workhorse.knowledge.chunk import Chunk
-from workhorse.knowledge.limits import DocumentLimits, ProcessLimits, size_words
-from workhorse.knowledge.parser_process import EXIT_OUT_OF_MEMORY
+from workhorse.knowledge.limits import DocumentLimits, ProcessLimits
+from workhorse.knowledge.parser_errors import death_reason, failure
 
 log = logging.getLogger("workhorse.parser")
 
@@ -59,21 +54,6 @@ STDERR_LINES = 100
 """Lines of a parser process's stderr logged per document (a hostile PDF can make pypdf
 warn a hundred thousand times); the rest are counted."""
 
-_STOPPED_FROM_OUTSIDE = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
-"""Signals a service manager sends a whole process group when it stops the service: the
-document did nothing wrong, and its job is run again."""
-
-_ERRORS: dict[str, type[DocumentError]] = {
-    cls.__name__: cls
-    for cls in (
-        CorruptDocument,
-        DocumentError,
-        DocumentLimitExceeded,
-        EmptyDocument,
-        EncryptedDocument,
-        UnsupportedFileType,
-    )
-}
 _OUTPUT_BYTES_PER_CHAR = 16
 """Bytes of answers per character of ``parse_max_chars``: chunks repeat text (at most 3
 times, the parser process checks) and UTF-8 spends up to 4 bytes on a character."""
@@ -296,7 +276,7 @@ class _ParserProcess:
             if answer is None:
                 raise await self._died(filename, limits)
             if "error" in answer:
-                raise _failure(answer, filename, limits)
+                raise failure(answer, filename, limits)
             budget -= self.last_line_bytes
             if budget < 0:
                 await self.stop()
@@ -358,49 +338,3 @@ class _ParserProcess:
                 )
             if self.stderr_lines % 100 == 0:
                 await asyncio.sleep(0)  # buffered lines come without a pause: let others run
-
-
-def death_reason(code: int, filename: str, limits: ProcessLimits) -> WorkhorseError:
-    """Why a parser process that exited with ``code`` while reading ``filename`` died."""
-    if code == EXIT_OUT_OF_MEMORY:
-        return _out_of_memory(filename, limits)
-    if code == -signal.SIGXCPU:
-        return DocumentLimitExceeded(
-            f"{filename}: parsing used more than {limits.cpu_s:g} s of CPU time"
-            " (limit: WORKHORSE_PARSE_CPU_S)"
-        )
-    if -code in _STOPPED_FROM_OUTSIDE:
-        return ParserUnavailable(
-            f"{filename}: its parser process was stopped from outside"
-            f" ({signal.Signals(-code).name}); it will be parsed again"
-        )
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        hint = ", perhaps by the kernel for lack of memory" if code == -signal.SIGKILL else ""
-        return ParserCrashed(f"{filename}: the parser crashed reading it (killed by {name}{hint})")
-    return ParserCrashed(f"{filename}: the parser exited reading it (status {code})")
-
-
-def _failure(answer: dict[str, Any], filename: str, limits: ProcessLimits) -> WorkhorseError:
-    name, message = str(answer["error"]), str(answer.get("message", ""))
-    if name == "MemoryError":
-        return _out_of_memory(filename, limits)
-    if name == "RecursionError":
-        return DocumentLimitExceeded(message)
-    if name == "OSError":
-        if answer.get("errno") == 24:  # EMFILE
-            return DocumentLimitExceeded(
-                f"{filename}: parsing needed more than {limits.open_files} open files"
-                " (limit: WORKHORSE_PARSE_OPEN_FILES)"
-            )
-        return WorkhorseError(f"{filename}: reading the stored file failed: {message}")
-    if name == "Exception":
-        return CorruptDocument(f"{filename} could not be read ({message})")
-    return _ERRORS.get(name, CorruptDocument)(message)
-
-
-def _out_of_memory(filename: str, limits: ProcessLimits) -> DocumentLimitExceeded:
-    return DocumentLimitExceeded(
-        f"{filename}: parsing needed more than {size_words(limits.memory_bytes)} of memory"
-        " (limit: WORKHORSE_PARSE_MEMORY_BYTES)"
-    )
