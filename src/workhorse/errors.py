@@ -5,6 +5,7 @@
     │   ├── UnsupportedParameter       400 (code unsupported_parameter)
     │   └── ContextLengthExceeded      400 (code context_length_exceeded)
     ├── AuthenticationFailed           401 invalid_request_error (code invalid_api_key)
+    ├── Forbidden                      403 invalid_request_error (allowed to no caller)
     ├── NotFound                       404 invalid_request_error
     │   └── ModelNotFound              404 (code model_not_found)
     ├── MethodNotAllowed               405 invalid_request_error
@@ -126,6 +127,14 @@ class AuthenticationFailed(WorkhorseError):
     status = 401
     error_type = "invalid_request_error"
     default_code = "invalid_api_key"
+
+
+class Forbidden(WorkhorseError):
+    """The resource exists, but this operation on it is refused (a configured model
+    cannot be deleted, for one)."""
+
+    status = 403
+    error_type = "invalid_request_error"
 
 
 class NotFound(WorkhorseError):

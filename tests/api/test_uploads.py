@@ -276,9 +276,13 @@ def test_a_part_must_be_a_file_part(server: Server) -> None:
         headers=server.headers(),
         json={"filename": "f", "purpose": "batch", "bytes": 3, "mime_type": "text/plain"},
     ).json()
-    response = httpx.post(
-        f"{server.v1}/uploads/{upload['id']}/parts", headers=server.headers(), json={"data": "abc"}
-    )
+    url = f"{server.v1}/uploads/{upload['id']}/parts"
+    # Only multipart can carry a file: any other format is the wrong media type.
+    response = httpx.post(url, headers=server.headers(), json={"data": "abc"})
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["error"]["message"]
+    # A multipart field part, not a file part, is refused naming the field.
+    response = httpx.post(url, headers=server.headers(), files={"data": (None, b"abc")})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "data"
 

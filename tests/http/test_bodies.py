@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -203,6 +204,10 @@ def test_openapi_lists_every_content_type(server: Server) -> None:
                 assert path.endswith(("/cancel", "/pause", "/resume")), path
                 continue
             content = operations["post"]["requestBody"]["content"]
+            if path.endswith("/parts"):
+                # an upload part is a file: only multipart carries one (415 otherwise)
+                assert set(content) == {"multipart/form-data"}, path
+                continue
             assert set(content) >= {
                 "application/json",
                 "application/x-www-form-urlencoded",
@@ -218,3 +223,73 @@ def test_wrong_method_is_405_with_allow_and_changes_nothing(server: Server) -> N
         assert response.status_code == 405
         assert response.headers["allow"] == "POST"
     assert json.loads(httpx.get(server.base_url + "/healthz").text) == {"status": "ok"}
+
+
+def test_null_empty_values_and_lists_read_as_docs_formats_md_says(server: Server) -> None:
+    """The findings of the contract run: each of these was refused, or taken wrongly."""
+    url = server.v1 + "/conversations"
+    xml = {**server.headers(), "Content-Type": "application/xml"}
+    created = httpx.post(url, content=b"<r><metadata></metadata><items/></r>", headers=xml)
+    assert created.status_code == 200, created.text
+    assert created.json()["metadata"] == {}
+    created = httpx.post(url, content=b"<r><metadata>null</metadata></r>", headers=xml)
+    assert created.status_code == 200, created.text
+    form = httpx.post(
+        url,
+        content=b"metadata=&items=",
+        headers={**server.headers(), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 200, form.text
+    as_json = httpx.post(url, data={"metadata": '{"[0]": "x"}'}, headers=server.headers())
+    assert as_json.json()["metadata"] == {"[0]": "x"}, as_json.text
+    parts = httpx.post(
+        url,
+        files={
+            "metadata": (None, b'{"team": "blue"}', "application/json"),
+            "items": (None, b"null", "application/json"),
+        },
+        headers=server.headers(),
+    )
+    assert parts.status_code == 200, parts.text
+    assert parts.json()["metadata"] == {"team": "blue"}
+    # The word null in a string field is the word; nil is null, refused where not allowed.
+    upload = server.v1 + "/uploads"
+    fields = b"<bytes>3</bytes><filename>f</filename><purpose>batch</purpose>"
+    refused = httpx.post(
+        upload, content=b'<r><mime_type nil="true"/>' + fields + b"</r>", headers=xml
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "mime_type"
+
+
+def test_a_field_given_twice_is_a_list_only_where_the_field_is_one(server: Server) -> None:
+    ids = [
+        httpx.post(
+            server.v1 + "/files",
+            files={"file": (f"{n}.txt", f"note {n} {uuid.uuid4()}".encode())},
+            data={"purpose": "assistants"},
+            headers=server.headers(),
+        ).json()["id"]
+        for n in range(2)
+    ]
+    store = httpx.post(server.v1 + "/vector_stores", json={}, headers=server.headers()).json()
+    form = {**server.headers(), "Content-Type": "application/x-www-form-urlencoded"}
+    batch = httpx.post(
+        f"{server.v1}/vector_stores/{store['id']}/file_batches",
+        content=f"file_ids={ids[0]}&file_ids={ids[1]}".encode(),
+        headers=form,
+    )
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["file_counts"]["total"] == 2
+    repeated = httpx.post(server.v1 + "/vector_stores", content=b"name=a&name=b", headers=form)
+    assert repeated.status_code == 400
+    assert repeated.json()["error"]["param"] == "name"
+    assert "more than once" in repeated.json()["error"]["message"]
+
+
+def test_a_boolean_is_not_a_number_in_any_format(server: Server) -> None:
+    url = server.v1 + "/vector_stores"
+    body = {"expires_after": {"anchor": "last_active_at", "days": True}}
+    refused = httpx.post(url, json=body, headers=server.headers())
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "expires_after.days"

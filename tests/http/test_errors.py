@@ -52,6 +52,33 @@ def test_a_method_other_than_get_or_post_on_soap_is_a_405_not_a_fault(server: Se
         assert response.headers["allow"] == "GET, POST"
 
 
+def test_a_post_to_soap_without_a_soap_content_type_is_a_415_not_a_fault(
+    server: Server,
+) -> None:
+    for headers in ({}, {"Content-Type": "application/json"}):
+        response = httpx.post(
+            server.base_url + "/soap", content=b"{}", headers={**server.headers(), **headers}
+        )
+        assert_envelope(response, 415)
+        assert "application/soap+xml" in response.json()["error"]["message"]
+    # A SOAP Content-Type is SOAP: a Fault, with 500 over SOAP 1.1 as its binding says.
+    response = httpx.post(
+        server.base_url + "/soap",
+        content=b"not xml",
+        headers={**server.headers(), "Content-Type": "text/xml"},
+    )
+    assert response.status_code == 500
+    assert b"<faultcode>soap:Client</faultcode>" in response.content
+
+
+def test_deleting_a_configured_model_is_forbidden_naming_it(server: Server) -> None:
+    response = httpx.delete(server.v1 + "/models/smollm2-135m-instruct", headers=server.headers())
+    assert_envelope(response, 403)
+    assert response.json()["error"]["code"] == "model_not_deletable"
+    model = httpx.get(server.v1 + "/models/smollm2-135m-instruct", headers=server.headers())
+    assert model.is_success
+
+
 def test_an_empty_after_cursor_means_the_start_of_the_list(server: Server) -> None:
     conversation = httpx.post(
         server.v1 + "/conversations",

@@ -16,7 +16,7 @@ the wire format (JSON, HTML form, multipart, XML):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
@@ -33,10 +33,11 @@ from workhorse.http.auth import require_api_key
 from workhorse.http.deps import get_container
 from workhorse.http.errors import validation_error
 from workhorse.http.forms import parse_urlencoded, unflatten
-from workhorse.http.idempotency import claim_idempotency_key
+from workhorse.http.idempotency import MAX_KEY_LENGTH, claim_idempotency_key
 from workhorse.http.jsonbody import parse_json
 from workhorse.http.multipart import MultipartLimits, MultipartReader
-from workhorse.http.xml import parse_xml
+from workhorse.http.shape import Reading, Shaper
+from workhorse.http.xml import document_xml, parse_xml
 from workhorse.store.api_keys import ApiKeyRecord
 
 M = TypeVar("M", bound=BaseModel)
@@ -98,9 +99,10 @@ async def read_body(request: Request, limit: int, settings: Settings) -> bytes:
 
 
 async def decode_fields(
-    request: Request, *, limit: int, accept_files: bool
+    request: Request, *, limit: int, accept_files: bool, shaper: Shaper
 ) -> tuple[dict[str, Any], MultipartReader | None]:
-    """The request's fields as plain values, whatever the content type."""
+    """The request's fields as plain values, whatever the content type (the texts of
+    forms and XML read by the operation's schema, see ``shape``)."""
     settings = get_container(request).settings
     kind = media_type(request)
     # Only multipart streams to disk; bodies decoded in memory keep the global cap.
@@ -109,11 +111,13 @@ async def decode_fields(
         data = parse_json(await read_body(request, in_memory, settings))
         if not isinstance(data, dict):
             raise InvalidRequest("body must be a JSON object", code="invalid_json")
-        return data, None
+        return shaper.shape(data, Reading.TYPED), None
     if kind == FORM:
-        return parse_urlencoded(await read_body(request, in_memory, settings)), None
+        fields = parse_urlencoded(await read_body(request, in_memory, settings))
+        return shaper.shape(fields, Reading.FORM), None
     if kind in XML_TYPES:
-        return parse_xml(await read_body(request, in_memory, settings)), None
+        fields = parse_xml(await read_body(request, in_memory, settings))
+        return shaper.shape(fields, Reading.XML), None
     if kind == MULTIPART:
         reader = MultipartReader(
             request.headers["content-type"],
@@ -129,7 +133,7 @@ async def decode_fields(
         try:
             async for chunk in body_chunks(request, limit, settings):
                 reader.feed(chunk)
-            return unflatten(reader.finish()), reader
+            return shaper.shape(unflatten(reader.finish()), Reading.FORM), reader
         except BaseException:
             reader.discard()
             raise
@@ -146,12 +150,23 @@ class ParsedBodyDependency(Generic[M]):
         self.model = model
         self.limit = limit
         self.accept_files = accept_files
+        schema = model.model_json_schema()
+        self.shaper = Shaper(schema)
+        # A required file part: only multipart can carry the operation at all.
+        self.multipart_only = bool(_required_files(schema))
 
     async def __call__(
         self, request: Request, api_key: Annotated[ApiKeyRecord, Depends(require_api_key)]
     ) -> AsyncIterator[M]:
         limit = self.limit or get_container(request).settings.max_body_bytes
-        fields, reader = await decode_fields(request, limit=limit, accept_files=self.accept_files)
+        if self.multipart_only and media_type(request) != MULTIPART:
+            raise UnsupportedMediaType(
+                f"this operation takes a file part: send {MULTIPART}, not "
+                f"{media_type(request) or '(none)'!r}"
+            )
+        fields, reader = await decode_fields(
+            request, limit=limit, accept_files=self.accept_files, shaper=self.shaper
+        )
         try:
             try:
                 body = self.model.model_validate(fields)
@@ -169,28 +184,111 @@ def ParsedBody(model: type[M], *, limit: int | None = None, accept_files: bool =
     return Depends(ParsedBodyDependency(model, limit, accept_files))
 
 
+def _is_file(schema: dict[str, Any]) -> bool:
+    if "anyOf" in schema:  # an optional file: binary or null
+        return any(_is_file(option) for option in schema["anyOf"])
+    return schema.get("type") == "string" and schema.get("format") == "binary"
+
+
+def _is_base64(schema: dict[str, Any]) -> bool:
+    options = schema.get("anyOf", [schema])
+    return any(option.get("format") == "base64" for option in options)
+
+
+def _required_files(schema: dict[str, Any]) -> set[str]:
+    properties = schema.get("properties", {})
+    return {name for name in schema.get("required", []) if _is_file(properties.get(name, {}))}
+
+
+def _dropping(schema: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """``schema`` without the fields ``names``, and without the branches that need them."""
+    if not names:
+        return schema
+    kept = {k: v for k, v in schema["properties"].items() if k not in names}
+    smaller = {**schema, "properties": kept}
+    smaller["required"] = [name for name in schema.get("required", []) if name not in names]
+    if not smaller["required"]:
+        del smaller["required"]
+    for key in ("oneOf", "anyOf"):
+        if key in schema:
+            branches = [b for b in schema[key] if not names & set(b.get("required", []))]
+            if len(branches) > 1:
+                smaller[key] = branches
+            else:
+                del smaller[key]
+                if branches:
+                    smaller.update(branches[0])
+    return smaller
+
+
+def _fields(schema: dict[str, Any], kind: Callable[[dict[str, Any]], bool]) -> set[str]:
+    return {name for name, prop in schema.get("properties", {}).items() if kind(prop)}
+
+
+def _without_files(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` without its file fields: what JSON, form and XML bodies can carry."""
+    return _dropping(schema, _fields(schema, _is_file))
+
+
+def _multipart(schema: dict[str, Any], *, own_title: bool) -> dict[str, Any]:
+    """The multipart media type: file fields as file parts, every other field as a JSON part.
+
+    OpenAPI's ``encoding`` says how each part is written; JSON parts say null and typed
+    values exactly. Plain text parts in bracket notation are read too (docs/formats.md).
+    A file that may be left out is a file part or no part (null is not a file), and bytes
+    as base64 text are for the formats without file parts, so not listed here.
+    """
+    files = _fields(schema, _is_file)
+    base64 = _fields(schema, _is_base64)
+    if files or base64:
+        schema = {**_dropping(schema, base64)}
+        schema["properties"] = {
+            name: {"type": "string", "format": "binary"} if name in files else prop
+            for name, prop in schema["properties"].items()
+        }
+        own_title = True
+    if own_title:  # it differs from the other formats' schema: its own component
+        schema = {**schema, "title": schema["title"] + "Multipart"}
+    encoding = {
+        name: {"contentType": "application/json"}
+        for name in schema.get("properties", {})
+        if name not in files
+    }
+    return {"schema": schema, "encoding": encoding}
+
+
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` for a route whose body is ``ParsedBody(model)``."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    if _required_files(schema):
+        content: dict[str, Any] = {MULTIPART: _multipart(schema, own_title=False)}
+    else:
+        inline = _without_files(schema)
+        content = {media: {"schema": inline} for media in (JSON, FORM, *XML_TYPES)}
+        content[MULTIPART] = _multipart(schema, own_title=inline is not schema)
     return {
-        "requestBody": {
-            "required": True,
-            "content": {media: {"schema": schema} for media in CONTENT_TYPES},
-        },
+        "requestBody": {"required": True, "content": content},
         "parameters": [
             {
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
                 "description": "Makes the request safe to retry (see docs/idempotency.md).",
-                "schema": {"type": "string", "maxLength": 255},
+                # Printable ASCII; HTTP strips spaces at either end, so none there.
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_KEY_LENGTH,
+                    "pattern": "^[!-~]([ -~]*[!-~])?$",
+                },
             }
         ],
     }
 
 
 def document_bodies(schema: dict[str, Any]) -> dict[str, Any]:
-    """Move request-body models from ``request_body`` into ``components/schemas``."""
+    """Move request-body models from ``request_body`` into ``components/schemas``, then
+    describe the XML list mapping on every component (bodies and answers share it)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
@@ -202,4 +300,4 @@ def document_bodies(schema: dict[str, Any]) -> dict[str, Any]:
                 components.update(body.pop("$defs", {}))
                 components[body["title"]] = body
                 media["schema"] = {"$ref": f"#/components/schemas/{body['title']}"}
-    return schema
+    return document_xml(schema)

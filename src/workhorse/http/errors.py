@@ -1,9 +1,10 @@
 """The one place errors become responses: the right envelope with the right status.
 
-The envelope follows the API a path belongs to: a SOAP Fault for a ``POST /soap`` (any
-other method never reaches SOAP), Anthropic's error object on ``/v1/messages`` and below,
-the OpenAI envelope everywhere else. A 405's ``Allow`` lists every method of the path, from
-the routes themselves (RFC 9110 §15.5.6), not only those of the first route that matched.
+The envelope follows the API a path belongs to: a SOAP Fault for a ``POST /soap`` with a
+SOAP Content-Type (any other method or media type never reaches SOAP), Anthropic's error
+object on ``/v1/messages`` and below, the OpenAI envelope everywhere else. A 405's
+``Allow`` lists every method of the path, from the routes themselves (RFC 9110 §15.5.6),
+not only those of the first route that matched.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from workhorse.errors import (
     PayloadTooLarge,
     WorkhorseError,
 )
-from workhorse.http.soap import fault_response, version_of
+from workhorse.http.soap import fault_response, is_soap_media, version_of
 
 SOAP_PATH = "/soap"
 ANTHROPIC_PATH = "/v1/messages"
@@ -86,8 +87,9 @@ def render(exc: WorkhorseError, request: Request | None = None) -> Response:
     if request is None:
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
     path = request.url.path
-    if path == SOAP_PATH and request.method == "POST":
-        return fault_response(version_of(request.headers.get("content-type")), exc)
+    content_type = request.headers.get("content-type")
+    if path == SOAP_PATH and request.method == "POST" and is_soap_media(content_type):
+        return fault_response(version_of(content_type), exc)
     request_id = getattr(request.state, "request_id", None)
     body = error_body(exc, path, request_id)
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)

@@ -3,8 +3,9 @@
 ``messages[0][role]=user&messages[0][content]=Hi&stop[]=a&stop[]=b`` becomes
 ``{"messages": [{"role": "user", "content": "Hi"}], "stop": ["a", "b"]}``, so a plain
 HTML form can call any operation. The same unflattening serves multipart field parts.
-Ambiguous input is refused rather than guessed: a field given twice, a name used both
-as a value and as a container, list indices with gaps.
+A name given more than once is kept as ``Repeated`` values, which ``shape`` reads as a
+list where the field is one and refuses otherwise. Ambiguous input is refused rather
+than guessed: a name used both as a value and as a container, list indices with gaps.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from workhorse.errors import InvalidRequest
+from workhorse.errors import InvalidRequest, PayloadTooLarge
+from workhorse.http.shape import Repeated
 
 MAX_FIELDS = 1000
 MAX_NAME_LENGTH = 256
@@ -47,7 +49,7 @@ def unflatten(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     root = _Node()
     for count, (name, value) in enumerate(pairs, start=1):
         if count > MAX_FIELDS:
-            raise InvalidRequest(f"more than {MAX_FIELDS} fields")
+            raise PayloadTooLarge(f"body has more than {MAX_FIELDS} fields")
         segments = _segments(name)
         node = root
         for i, segment in enumerate(segments):
@@ -61,9 +63,17 @@ def unflatten(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
             last = i == len(segments) - 1
             existing = node.get(key)
             if last:
-                if existing is not None:
-                    raise InvalidRequest(f"field {name!r} is given more than once", param=name)
-                node[key] = value
+                if isinstance(existing, _Node):
+                    raise InvalidRequest(
+                        f"field {name!r} is used both as a value and as a container", param=name
+                    )
+                if isinstance(existing, Repeated):
+                    existing.values.append(value)
+                elif key in node:
+                    # A list where the field is one (see ``shape``), else refused there.
+                    node[key] = Repeated([existing, value])
+                else:
+                    node[key] = value
             else:
                 if existing is None:
                     existing = node[key] = _Node()
@@ -112,5 +122,7 @@ def parse_urlencoded(data: bytes) -> dict[str, Any]:
             code="invalid_form",
         ) from exc
     except ValueError as exc:
+        if text.count("&") >= MAX_FIELDS:
+            raise PayloadTooLarge(f"form body has more than {MAX_FIELDS} fields") from exc
         raise InvalidRequest(f"form body is not valid: {exc}", code="invalid_form") from exc
     return unflatten(pairs)

@@ -20,6 +20,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from workhorse.errors import InvalidRequest, PayloadTooLarge
+from workhorse.http.jsonbody import parse_json
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,18 @@ UploadedFile = Annotated[
     WithJsonSchema({"type": "string", "format": "binary"}),
 ]
 """A model field for a file part."""
+
+
+@dataclass(frozen=True)
+class JsonValue:
+    """A field part sent as ``application/json``: its value, already typed."""
+
+    value: Any
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 @dataclass(frozen=True)
@@ -229,6 +242,16 @@ class MultipartReader:
             )
             self.files.append(received)
             self.fields.append((part.name, received))
+            return
+        if _is_json(part.headers.get("content-type")):
+            # OpenAPI's multipart encoding: a part declared application/json carries its
+            # field's value as JSON, any type, null included.
+            try:
+                self.fields.append((part.name, JsonValue(parse_json(bytes(part.data)))))
+            except InvalidRequest as exc:
+                raise InvalidRequest(
+                    f"field {part.name!r}: {exc.message}", param=part.name, code=exc.code
+                ) from exc
             return
         try:
             self.fields.append((part.name, bytes(part.data).decode("utf-8")))

@@ -32,6 +32,13 @@ class SoapCall:
     body: ET.Element
 
 
+def is_soap_media(content_type: str | None) -> bool:
+    """Whether a request's Content-Type is one of the SOAP bindings' (else it is no SOAP
+    request at all, and its errors are plain HTTP ones: 415 first)."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media in CONTENT_TYPES.values()
+
+
 def version_of(content_type: str | None) -> str:
     """The SOAP envelope namespace a request's Content-Type implies (1.1 by default)."""
     if content_type and content_type.split(";")[0].strip().lower() == "application/soap+xml":
@@ -115,6 +122,8 @@ def document_soap(schema: dict[str, Any], path: str = "/soap") -> dict[str, Any]
         }
     if "post" in operations:
         responses = operations["post"]["responses"]
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        responses["415"] = {"description": "Not a SOAP Content-Type", "content": error}
         responses["200"] = {"description": "The operation's result", "content": envelopes}
         responses["4XX"] = {"description": "A SOAP 1.2 Sender Fault", "content": envelopes}
         responses["5XX"] = {"description": "A SOAP Fault", "content": envelopes}

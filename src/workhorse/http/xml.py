@@ -150,3 +150,39 @@ def render_xml(value: Any, root: str = "response") -> bytes:
     """A whole XML document for ``value``."""
     document: bytes = ET.tostring(to_element(root, value), encoding="utf-8", xml_declaration=True)
     return document
+
+
+def document_xml(schema: dict[str, Any]) -> dict[str, Any]:
+    """Describe the list mapping with OpenAPI ``xml`` objects on every schema in
+    ``components``: a list is wrapped in its field's element, one ``<item>`` per value.
+
+    (Maps, null and empty values have no ``xml`` object; docs/formats.md says them.)
+    """
+    for component in schema.get("components", {}).get("schemas", {}).values():
+        _describe_lists(component)
+    return schema
+
+
+def _is_list(node: Any) -> bool:
+    declared = node.get("type") if isinstance(node, dict) else None
+    return declared == "array" or (isinstance(declared, list) and "array" in declared)
+
+
+def _describe_lists(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _describe_lists(item)
+        return
+    if not isinstance(node, dict):
+        return
+    options: list[Any] = node.get("anyOf") or node.get("oneOf") or []
+    if _is_list(node) or any(_is_list(option) for option in options):
+        # On the field itself too when it is "a list or null".
+        node["xml"] = {"wrapped": True}
+        items = node.get("items")
+        if _is_list(node) and isinstance(items, dict):
+            # OpenAPI 3.1 schemas may carry keywords beside a $ref.
+            items["xml"] = {"name": "item"}
+    for key, value in node.items():
+        if key not in ("xml", "enum", "const", "default", "examples", "example"):
+            _describe_lists(value)

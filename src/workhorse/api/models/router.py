@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from workhorse.api.models.schemas import Model, ModelDeleted, ModelList
-from workhorse.errors import InvalidRequest, ModelNotFound
+from workhorse.errors import Forbidden, ModelNotFound
 from workhorse.http.auth import ApiKeyDep
 from workhorse.http.deps import ContainerDep
 
@@ -41,10 +41,11 @@ async def retrieve_model(model_id: str, container: ContainerDep) -> Model:
 async def delete_model(model_id: str, api_key: ApiKeyDep, container: ContainerDep) -> ModelDeleted:
     """Delete a fine-tuned model of the caller's; it stops answering at once."""
     if any(card.id == model_id for card in container.models.cards()):
-        raise InvalidRequest(
+        raise Forbidden(
             f"the model {model_id!r} is configured, not fine-tuned; only fine-tuned models "
             "can be deleted",
             param="model",
+            code="model_not_deletable",
         )
     deleted = await container.fine_tuned.delete(api_key.id, model_id)
     if deleted is None:

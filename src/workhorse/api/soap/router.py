@@ -6,14 +6,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from workhorse.errors import NotFound, WorkhorseError
+from workhorse.errors import NotFound, UnsupportedMediaType, WorkhorseError
 from workhorse.http.auth import ApiKeyDep
 from workhorse.http.bodies import read_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.errors import validation_error
 from workhorse.http.idempotency import claim_idempotency_key
 from workhorse.http.operations import Operation
-from workhorse.http.soap import fault_response, parse_call, result_response, version_of
+from workhorse.http.soap import (
+    fault_response,
+    is_soap_media,
+    parse_call,
+    result_response,
+    version_of,
+)
 from workhorse.http.wsdl import build_wsdl
 from workhorse.http.xml import to_value
 
@@ -32,7 +38,13 @@ def soap_router(operations: list[Operation]) -> APIRouter:
     @router.post("/soap", response_class=Response)
     async def call(request: Request, api_key: ApiKeyDep, container: ContainerDep) -> Response:
         """Run one operation from a SOAP envelope; errors are SOAP Faults."""
-        version = version_of(request.headers.get("content-type"))
+        content_type = request.headers.get("content-type")
+        if not is_soap_media(content_type):
+            raise UnsupportedMediaType(
+                f"Content-Type {content_type or '(none)'!r} is not SOAP; send text/xml "
+                "(SOAP 1.1) or application/soap+xml (SOAP 1.2)"
+            )
+        version = version_of(content_type)
         try:
             soap_call = parse_call(
                 await read_body(request, container.settings.max_body_bytes, container.settings)

@@ -1,0 +1,88 @@
+"""The OpenAPI document is the contract: schemathesis finds no gap between it and the server.
+
+Every check schemathesis has (server errors, documented statuses and content types,
+response schemas, ``Allow`` on 405, schema-violating data refused, schema-valid data
+accepted), its coverage, fuzzing and stateful phases (ids flow through the document's
+``links``), over every path, SOAP, uploads and fine-tuning included, with a fixed seed, in
+each storage mode. Every warning fails the run too (``schemathesis.toml`` lists the rules a
+schema cannot state, each with its reason). ``hooks.py`` writes XML and form bodies as
+docs/formats.md says. A longer run: ``make contract`` (``WORKHORSE_CONTRACT_EXAMPLES``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import scaled_env
+from tests.servers import REPO, Server, run_worker, run_workhorse
+
+HERE = Path(__file__).resolve().parent
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+SEED = 20261202
+EXAMPLES = int(os.environ.get("WORKHORSE_CONTRACT_EXAMPLES", "10"))
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fresh_server(
+    database_url: str | None,
+    storage_mode: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Server]:
+    """A server of its own: the run leaves thousands of objects behind."""
+    tmp = tmp_path_factory.mktemp("contract")
+    if storage_mode == "sqlite":
+        with run_workhorse(tmp, database_url) as running:
+            yield running
+        return
+    with (
+        run_workhorse(tmp, database_url, **scaled_env(request)) as running,
+        run_worker(running),
+    ):
+        yield running
+
+
+@pytest.mark.timeout(1800)
+def test_a_fuzzer_finds_no_gap_between_the_document_and_the_server(
+    fresh_server: Server, tmp_path: Path
+) -> None:
+    command = [
+        str(SCHEMATHESIS),
+        "--config-file",
+        str(HERE / "schemathesis.toml"),
+        "run",
+        fresh_server.base_url + "/openapi.json",
+        "--checks",
+        "all",
+        "--header",
+        f"Authorization: Bearer {fresh_server.api_key}",
+        "--seed",
+        str(SEED),
+        "--max-examples",
+        str(EXAMPLES),
+        "--no-shrink",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.contract.hooks",
+        "PYTHONPATH": str(REPO),
+        "NO_COLOR": "1",
+    }
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1700, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-30000:]
+    assert "No issues found" in output or " passed" in output, output[-5000:]
