@@ -5,6 +5,7 @@
 #   make install-test   install the server and test tools into .venv
 #   make lint      ruff + mypy
 #   make bench     the benchmarks in bench/ (prints ratios)
+#   make contract  the long schemathesis run over the OpenAPI document (both modes)
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -15,7 +16,7 @@ PIP_INSTALL := $(PIP) install --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-test lint bench
+.PHONY: run test install install-test lint bench contract
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -47,3 +48,7 @@ test: install-test
 
 bench: install-test
 	$(PY) bench/chat_throughput.py
+
+# The suite runs the contract with 10 examples per operation; this one with 200.
+contract: install-test
+	WORKHORSE_CONTRACT_EXAMPLES=200 $(VENV)/bin/pytest tests/contract -p no:cacheprovider

@@ -8,6 +8,7 @@ mapping of ``http.xml`` when ``Accept`` ranks ``application/xml`` or ``text/xml`
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -83,3 +84,16 @@ class XmlNegotiationMiddleware:
             await send({"type": "http.response.body", "body": payload})
 
         await self.app(scope, receive, converting_send)
+
+
+def document_answers(schema: dict[str, Any]) -> dict[str, Any]:
+    """Say in the OpenAPI document that every JSON answer, errors included, also comes as
+    XML when ``Accept`` prefers it (the same schema, under the XML mapping)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if "application/json" in content:
+                    for media in XML_TYPES:
+                        content.setdefault(media, content["application/json"])
+    return schema

@@ -71,7 +71,18 @@ async def retrieve_file(file_id: str, api_key: ApiKeyDep, container: ContainerDe
     return service.to_object(await service.get(container, api_key.id, file_id))
 
 
-@router.get("/files/{file_id}/content", response_class=FileResponse)
+@router.get(
+    "/files/{file_id}/content",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The file's bytes",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
 async def file_content(file_id: str, api_key: ApiKeyDep, container: ContainerDep) -> FileResponse:
     """The file's bytes."""
     record = await service.get(container, api_key.id, file_id)
