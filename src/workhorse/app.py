@@ -44,8 +44,9 @@ from workhorse.http.auth import require_api_key
 from workhorse.http.bodies import document_bodies
 from workhorse.http.errors import document_errors, install_error_handlers
 from workhorse.http.idempotency import IdempotencyMiddleware, Replay, replay_response
+from workhorse.http.links import document_links
 from workhorse.http.middleware import RequestContextMiddleware
-from workhorse.http.negotiation import XmlNegotiationMiddleware
+from workhorse.http.negotiation import XmlNegotiationMiddleware, document_answers
 from workhorse.http.soap import document_soap
 from workhorse.services import build_container, ingestion_workers, training_workers
 from workhorse.store.db import migrate
@@ -185,7 +186,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
             }
-            app.openapi_schema = document_soap(document_errors(document_bodies(schema)))
+            app.openapi_schema = document_links(
+                document_answers(document_soap(document_errors(document_bodies(schema))))
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

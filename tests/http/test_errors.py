@@ -108,7 +108,9 @@ def test_soap_is_documented_as_soap_envelopes(server: Server) -> None:
         content = soap["post"]["responses"][status]["content"]
         assert set(content) == {"text/xml", "application/soap+xml"}, status
     # An empty body is a Client fault, which SOAP 1.1 sends with 500, as documented.
-    response = httpx.post(server.base_url + "/soap", headers=server.headers())
+    response = httpx.post(
+        server.base_url + "/soap", headers={**server.headers(), "Content-Type": "text/xml"}
+    )
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("text/xml")
     assert "<faultcode>soap:Client</faultcode>" in response.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
@@ -17,3 +17,22 @@ def _blank_is_none(value: object) -> object:
 Cursor = Annotated[str | None, BeforeValidator(_blank_is_none)]
 """A list's ``after`` cursor: an id, or empty or absent for the start of the list
 (``?after=`` is what a form or a generated client sends for "no cursor")."""
+
+
+def when(
+    field: str, value: object, then: dict[str, Any], otherwise: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A JSON Schema rule: where ``field`` is ``value``, ``then`` holds (else ``otherwise``),
+    for the document to state a cross-field check a model's validator makes."""
+    rule: dict[str, Any] = {
+        "if": {"properties": {field: {"const": value}}, "required": [field]},
+        "then": then,
+    }
+    if otherwise is not None:
+        rule["else"] = otherwise
+    return rule
+
+
+def rules(*checks: dict[str, Any]) -> dict[str, Any]:
+    """``json_schema_extra`` for a model whose validator makes ``checks``."""
+    return {"allOf": list(checks)} if len(checks) > 1 else dict(checks[0])

@@ -217,7 +217,7 @@ def _dropping(schema: dict[str, Any], names: set[str]) -> dict[str, Any]:
             else:
                 del smaller[key]
                 if branches:
-                    smaller.update(branches[0])
+                    smaller["allOf"] = [*schema.get("allOf", []), branches[0]]
     return smaller
 
 
@@ -297,7 +297,9 @@ def document_bodies(schema: dict[str, Any]) -> dict[str, Any]:
                 body = media.get("schema", {})
                 if "$ref" in body or "title" not in body:
                     continue
-                components.update(body.pop("$defs", {}))
-                components[body["title"]] = body
+                for name, definition in {**body.pop("$defs", {}), body["title"]: body}.items():
+                    if components.setdefault(name, definition) != definition:
+                        # Two models of one name would silently share one schema.
+                        raise ValueError(f"two different schemas are both named {name!r}")
                 media["schema"] = {"$ref": f"#/components/schemas/{body['title']}"}
     return document_xml(schema)

@@ -45,7 +45,7 @@ def param_path(loc: Sequence[int | str]) -> str | None:
             # A union member's label follows its field; a field may be named "bytes".
             (part in _TYPE_LABELS and path)
             or any(c in part for c in "[(")
-            or part.startswith(("function-", "tag:"))
+            or part.startswith(("function-", "tag:", "constrained-"))
         ):
             continue
         else:

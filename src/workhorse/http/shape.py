@@ -4,7 +4,8 @@ Form, multipart and XML bodies carry text only; the schema says what each field 
 Where the schema leaves one reading, a text is read so (docs/formats.md):
 
 - a text the field may hold as a string stays that string (``null`` too, in a free-text
-  field; an enum takes only its own words);
+  field; an enum takes only its own words, and a string of at least one character no
+  empty text);
 - otherwise ``null`` is null where the field is nullable;
 - otherwise an empty value is an empty object or list where the field is one
   (``<metadata/>``, ``tools=``);
@@ -22,6 +23,7 @@ string is never read as anything else.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,21 +203,25 @@ class Shaper:
         return {"anyOf": options} if options else {}
 
     def _holds_string(self, text: str, alternatives: list[Schema]) -> bool:
-        for alt in alternatives:
-            types = self._types(alt)
-            if _ANY in types:
-                return True
-            if "string" not in types:
-                continue
-            if "enum" in alt:
-                if text in alt["enum"]:
-                    return True
-            elif "const" in alt:
-                if text == alt["const"]:
-                    return True
-            else:
-                return True
-        return False
+        """Whether some alternative takes ``text`` as a valid string."""
+        return any(self._string_fits(text, alt) for alt in alternatives)
+
+    def _string_fits(self, text: str, schema: Schema) -> bool:
+        types = self._types(schema)
+        if _ANY in types:
+            return True
+        if "string" not in types:
+            return False
+        if "enum" in schema:
+            return text in schema["enum"]
+        if "const" in schema:
+            return bool(text == schema["const"])
+        if len(text) < schema.get("minLength", 0):
+            return False
+        if len(text) > schema.get("maxLength", len(text)):
+            return False
+        pattern = schema.get("pattern")
+        return pattern is None or re.search(pattern, text) is not None
 
     def _text(
         self,

@@ -121,6 +121,11 @@ def document_soap(schema: dict[str, Any], path: str = "/soap") -> dict[str, Any]
             "content": {"text/xml": xml},
         }
     if "post" in operations:
+        operations["post"]["requestBody"] = {
+            "required": True,
+            "description": "A SOAP envelope; the WSDL (GET /soap?wsdl) types its operations",
+            "content": envelopes,
+        }
         responses = operations["post"]["responses"]
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         responses["415"] = {"description": "Not a SOAP Content-Type", "content": error}

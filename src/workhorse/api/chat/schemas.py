@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workhorse.api.shared import MetadataMap
+from workhorse.api.shared import MetadataMap, when
 from workhorse.api.vector_stores.schemas import FileSearch
 
 
@@ -21,7 +21,16 @@ class TextPart(BaseModel):
 class ChatMessageIn(BaseModel):
     """One message of the conversation sent by the client."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # Only an assistant's message may come without content.
+        json_schema_extra=when(
+            "role",
+            "assistant",
+            {},
+            {"required": ["content"], "properties": {"content": {"type": ["string", "array"]}}},
+        ),
+    )
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart] | None = None
     name: str | None = Field(default=None, max_length=64)
@@ -60,7 +69,12 @@ class ResponseFormat(BaseModel):
 class ChatCompletionRequest(BaseModel):
     """A chat completion request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=when(
+            "stream", True, {}, {"properties": {"stream_options": {"type": "null"}}}
+        ),
+    )
 
     model: str = Field(min_length=1, max_length=256)
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=4096)
@@ -69,21 +83,33 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     seed: int | None = None
-    stop: str | list[str] | None = None
-    n: int | None = Field(default=None, ge=1, le=128)
+    stop: (
+        Annotated[str, Field(min_length=1)]
+        | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=4)]
+        | None
+    ) = None
+    # What the server refuses (UnsupportedParameter) the document says it cannot take.
+    n: int | None = Field(default=None, ge=1, le=128, json_schema_extra={"maximum": 1})
     stream: bool = False
     stream_options: StreamOptions | None = None
-    response_format: ResponseFormat | None = None
+    response_format: ResponseFormat | None = Field(
+        default=None,
+        json_schema_extra={
+            "not": {"properties": {"type": {"const": "json_schema"}}, "required": ["type"]}
+        },
+    )
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     user: str | None = Field(default=None, max_length=256)
     metadata: MetadataMap | None = None
     store: bool | None = None
     service_tier: str | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    logit_bias: dict[str, float] | None = None
-    tools: list[dict[str, Any]] | None = None
+    logprobs: bool | None = Field(default=None, json_schema_extra={"not": {"const": True}})
+    top_logprobs: int | None = Field(default=None, ge=0, le=20, json_schema_extra={"maximum": 0})
+    logit_bias: dict[str, float] | None = Field(
+        default=None, json_schema_extra={"maxProperties": 0}
+    )
+    tools: list[dict[str, Any]] | None = Field(default=None, json_schema_extra={"maxItems": 0})
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     file_search: FileSearch | None = None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Base64Bytes, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from workhorse.api.shared import Cursor
 from workhorse.http.multipart import UploadedFile
@@ -12,14 +13,48 @@ from workhorse.http.multipart import UploadedFile
 Purpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
 
 
+BASE64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+"""Standard base64, padded, nothing else (no line breaks, no URL-safe alphabet)."""
+
+
+def _strict_base64(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(BASE64, value):
+        raise ValueError("must be standard base64 (A-Z a-z 0-9 + /, padded with =)")
+    return value
+
+
+StrictBase64 = Annotated[
+    Base64Bytes, BeforeValidator(_strict_base64), Field(json_schema_extra={"pattern": BASE64})
+]
+"""Bytes sent as base64 text, refused unless the whole text is base64."""
+
+
 class FileCreateRequest(BaseModel):
     """A file upload: a ``file`` part (multipart/form-data), or, in any body format, the
     bytes as base64 ``content`` with a ``filename``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["file"],
+                    "properties": {"content": {"type": "null"}},
+                },
+                {
+                    "required": ["content", "filename"],
+                    "properties": {
+                        "content": {"type": "string"},
+                        "filename": {"type": "string"},
+                        "file": {"type": "null"},
+                    },
+                },
+            ]
+        },
+    )
 
     file: UploadedFile | None = None
-    content: Base64Bytes | None = None
+    content: StrictBase64 | None = None
     filename: str | None = Field(default=None, min_length=1, max_length=512)
     purpose: Purpose
 

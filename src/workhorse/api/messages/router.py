@@ -33,7 +33,8 @@ def check_anthropic_version(
         str | None,
         Header(
             description="Optional (HTML forms cannot send it); one of "
-            + ", ".join(ANTHROPIC_VERSIONS)
+            + ", ".join(ANTHROPIC_VERSIONS),
+            json_schema_extra={"enum": list(ANTHROPIC_VERSIONS)},
         ),
     ] = None,
 ) -> None:

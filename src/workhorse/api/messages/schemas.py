@@ -117,11 +117,23 @@ class MessagesInput(BaseModel):
     model: str = Field(min_length=1, max_length=256)
     messages: list[MessageParam] = Field(min_length=1, max_length=4096)
     system: OptionalTextContent = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, json_schema_extra={"maxItems": 0})
     """Refused with 400: no tool use on this API yet."""
-    tool_choice: dict[str, Any] | None = None
+    tool_choice: dict[str, Any] | None = Field(default=None, json_schema_extra={"type": "null"})
     """Refused with 400 along with ``tools``."""
-    thinking: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra={
+            "anyOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "properties": {"type": {"const": "disabled"}},
+                    "required": ["type"],
+                },
+            ]
+        },
+    )
     """Refused with 400 unless disabled: no extended thinking."""
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workhorse.api.conversations.items import InputItem
-from workhorse.api.shared import Cursor, MetadataMap
+from workhorse.api.shared import Cursor, MetadataMap, rules, when
 from workhorse.api.vector_stores.schemas import FileSearch
 
 
@@ -61,7 +61,7 @@ class TextOptions(BaseModel):
     verbosity: Literal["low", "medium", "high"] | None = None
 
 
-class StreamOptions(BaseModel):
+class ResponseStreamOptions(BaseModel):
     """Options for streamed responses (accepted; obfuscation is never added)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -71,7 +71,23 @@ class StreamOptions(BaseModel):
 class ResponseCreateRequest(BaseModel):
     """A request for a model response."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=rules(
+            when("stream", True, {}, {"properties": {"stream_options": {"type": "null"}}}),
+            when("background", True, {"properties": {"store": {"const": True}}}),
+            # Not both a conversation and a previous response.
+            {
+                "not": {
+                    "required": ["conversation", "previous_response_id"],
+                    "properties": {
+                        "conversation": {"type": ["string", "object"]},
+                        "previous_response_id": {"type": "string"},
+                    },
+                }
+            },
+        ),
+    )
 
     model: str = Field(min_length=1, max_length=256)
     input: str | list[InputItem] | None = Field(default=None, max_length=4096)
@@ -81,7 +97,7 @@ class ResponseCreateRequest(BaseModel):
     store: bool = True
     background: bool = False
     stream: bool = False
-    stream_options: StreamOptions | None = None
+    stream_options: ResponseStreamOptions | None = None
     metadata: MetadataMap | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workhorse.api.shared import Cursor, MetadataMap
+from workhorse.api.shared import Cursor, MetadataMap, when
 
 AttributeValue = str | float | bool
 Attributes = Annotated[
@@ -19,7 +19,7 @@ class StaticChunking(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     max_chunk_size_tokens: int = Field(ge=100, le=4096)
-    chunk_overlap_tokens: int = Field(ge=0)
+    chunk_overlap_tokens: int = Field(ge=0, le=2048)
 
     @model_validator(mode="after")
     def _overlap_at_most_half(self) -> StaticChunking:
@@ -31,7 +31,15 @@ class StaticChunking(BaseModel):
 class ChunkingStrategy(BaseModel):
     """``auto`` (256-token chunks, 64 overlapping: the embedding model's window) or ``static``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=when(
+            "type",
+            "static",
+            {"required": ["static"], "properties": {"static": {"type": "object"}}},
+            {"properties": {"static": {"type": "null"}}},
+        ),
+    )
     type: Literal["auto", "static"]
     static: StaticChunking | None = None
 
@@ -203,7 +211,22 @@ class BatchFile(BaseModel):
 class FileBatchCreateRequest(BaseModel):
     """Files to add together: ``file_ids`` (sharing ``attributes``) or ``files``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # One of the two lists, not empty, and not both.
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["file_ids"],
+                    "properties": {"file_ids": {"minItems": 1}, "files": {"maxItems": 0}},
+                },
+                {
+                    "required": ["files"],
+                    "properties": {"files": {"minItems": 1}, "file_ids": {"maxItems": 0}},
+                },
+            ]
+        },
+    )
     file_ids: FileIds = []
     files: Annotated[list[BatchFile], Field(max_length=500)] = []
     attributes: Attributes | None = None
@@ -258,7 +281,11 @@ class SearchRequest(BaseModel):
     """A search of a vector store."""
 
     model_config = ConfigDict(extra="forbid")
-    query: str | Annotated[list[str], Field(min_length=1, max_length=8)]
+    # Not blank: some character other than white space.
+    query: (
+        Annotated[str, Field(pattern=r"\S")]
+        | Annotated[list[Annotated[str, Field(pattern=r"\S")]], Field(min_length=1, max_length=8)]
+    )
     max_num_results: int = Field(default=10, ge=1, le=50)
     filters: ComparisonFilter | CompoundFilter | None = None
     ranking_options: RankingOptions | None = None
