@@ -49,6 +49,6 @@ test: install-test
 bench: install-test
 	$(PY) bench/chat_throughput.py
 
-# The suite runs the contract with 10 examples per operation; this one with 200.
+# The contract run, 10 examples per operation (WORKHORSE_CONTRACT_EXAMPLES=200 for a long one).
 contract: install-test
-	WORKHORSE_CONTRACT_EXAMPLES=200 $(VENV)/bin/pytest tests/contract -p no:cacheprovider
+	$(VENV)/bin/pytest tests/contract -m contract -p no:cacheprovider

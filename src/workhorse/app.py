@@ -29,6 +29,7 @@ from workhorse.api.fine_tuning.router import router as fine_tuning_router
 from workhorse.api.health.router import router as health_router
 from workhorse.api.messages.router import CREATE_MESSAGE
 from workhorse.api.messages.router import router as messages_router
+from workhorse.api.models.document import document_models
 from workhorse.api.models.router import router as models_router
 from workhorse.api.responses.router import CREATE_RESPONSE
 from workhorse.api.responses.router import router as responses_router
@@ -186,10 +187,14 @@ def create_app(settings: Settings) -> FastAPI:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
             }
-            app.openapi_schema = document_links(
-                document_answers(document_soap(document_errors(document_bodies(schema))))
-            )
-        return app.openapi_schema
+            schema = document_answers(document_soap(document_errors(document_bodies(schema))))
+            app.openapi_schema = document_links(schema)
+        # The served models change (loading, fine-tuning): named afresh on every read.
+        return document_models(
+            app.openapi_schema,
+            chat=container.models.chat_ids(),
+            embeddings=container.models.embedding_ids(),
+        )
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

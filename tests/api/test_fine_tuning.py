@@ -336,8 +336,9 @@ def test_zz_a_fine_tuned_model_is_listed_then_deleted(
     assert client.models.retrieve(model).id == model
     with pytest.raises(openai.NotFoundError):
         other.models.delete(model)
-    with pytest.raises(openai.BadRequestError):
-        client.models.delete(MODEL)
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        client.models.delete(MODEL)  # a configured model
+    assert refused.value.code == "model_not_deletable"
     assert client.models.delete(model).deleted
     assert model not in [m.id for m in client.models.list()]
     with pytest.raises(openai.NotFoundError):

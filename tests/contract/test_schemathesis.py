@@ -6,7 +6,8 @@ accepted), its coverage, fuzzing and stateful phases (ids flow through the docum
 ``links``), over every path, SOAP, uploads and fine-tuning included, with a fixed seed, in
 each storage mode. Every warning fails the run too (``schemathesis.toml`` lists the rules a
 schema cannot state, each with its reason). ``hooks.py`` writes XML and form bodies as
-docs/formats.md says. A longer run: ``make contract`` (``WORKHORSE_CONTRACT_EXAMPLES``).
+docs/formats.md says. Run with ``make contract`` (``WORKHORSE_CONTRACT_EXAMPLES`` for a
+longer run); marked ``contract``, it joins ``make test`` once it passes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 SEED = 20261202
 EXAMPLES = int(os.environ.get("WORKHORSE_CONTRACT_EXAMPLES", "10"))
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.contract]
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ Where the schema leaves one reading, a text is read so (docs/formats.md):
 - a multipart part sent as ``application/json`` is its JSON value.
 
 In every format, JSON included, a boolean is refused where the field is a number (the
-model would take ``true`` as 1). Nothing is guessed: a text a field could hold as a
-string is never read as anything else.
+model would take ``true`` as 1), and JSON values keep their types: a string where the
+field is a number or a boolean is refused, as a number where it is a boolean. Nothing is
+guessed: a text a field could hold as a string is never read as anything else.
 """
 
 from __future__ import annotations
@@ -138,6 +139,13 @@ class Shaper:
             return self._object(value, alternatives, path, reading, top=False)
         if isinstance(value, list):
             return self._list(value, alternatives, path, reading)
+        if reading is Reading.TYPED and value is not None and not types & {_ANY, _json_type(value)}:
+            # JSON is typed: the model would take "true" or 1 for a boolean, "5" for a number.
+            raise InvalidRequest(
+                f"Invalid value for '{path}': {_json_type(value)} is not a valid type here",
+                param=path,
+                code="invalid_value",
+            )
         if not isinstance(value, str):  # a number, a file part
             return [value] if reading is Reading.FORM and list_only else value
         if reading is Reading.TYPED:

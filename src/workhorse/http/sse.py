@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+DONE = "[DONE]"
+"""The data of the last event of an OpenAI chat completion stream."""
 
 
 @dataclass(frozen=True)
@@ -89,3 +93,18 @@ class SSEResponse(Response):
                     await aclose()
                 if self._close is not None:
                     await self._close()
+
+
+def event_schema(data: dict[str, Any], *, done_marker: bool = False) -> dict[str, Any]:
+    """The OpenAPI schema of one event of a ``text/event-stream`` answer: its ``data`` is
+    JSON of ``data`` (``contentMediaType`` / ``contentSchema``), or the ``[DONE]`` marker
+    where the stream ends with one (``done_marker``)."""
+    json_text: dict[str, Any] = {"contentMediaType": "application/json", "contentSchema": data}
+    payload: dict[str, Any] = {"type": "string", **json_text}
+    if done_marker:
+        payload = {"type": "string", "if": {"not": {"const": DONE}}, "then": json_text}
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": payload, "event": {"type": "string"}, "id": {"type": "string"}},
+    }

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from workhorse.config import Settings
-from workhorse.errors import InvalidRequest, ModelNotFound, ServiceUnavailable, WorkhorseError
+from workhorse.errors import ModelNotFound, ServiceUnavailable, WorkhorseError
 from workhorse.providers.base import ChatModel, Embedder
 from workhorse.providers.embedder import SentenceTransformerEmbedder
 from workhorse.providers.llamacpp import LlamaCppChatModel
@@ -185,7 +185,8 @@ class ModelRegistry:
             return await self._fine_tuned_model(model_id, self._lookup)
         if model is None:
             if model_id in self._embedders:
-                raise InvalidRequest(
+                # As OpenAI answers: not a model of this endpoint, so not found here.
+                raise ModelNotFound(
                     f"{model_id!r} is an embedding model, not a chat model", param="model"
                 )
             raise ModelNotFound(f"The model {model_id!r} does not exist", param="model")
@@ -234,12 +235,20 @@ class ModelRegistry:
         embedder = self._embedders.get(model_id)
         if embedder is None:
             if model_id in self._chat:
-                raise InvalidRequest(
+                raise ModelNotFound(
                     f"{model_id!r} is a chat model, not an embedding model", param="model"
                 )
             raise ModelNotFound(f"The model {model_id!r} does not exist", param="model")
         await self.wait_loaded()
         return embedder
+
+    def chat_ids(self) -> list[str]:
+        """The ids of the chat models served (configured, fine-tuned and upstream)."""
+        return list(self._chat)
+
+    def embedding_ids(self) -> list[str]:
+        """The ids of the embedding models served."""
+        return list(self._embedders)
 
     def cards(self) -> list[ModelCard]:
         """Every model, chat models first."""

@@ -15,7 +15,7 @@ from workhorse.http.auth import ApiKeyDep
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.http.sse import SSEResponse
+from workhorse.http.sse import SSEResponse, event_schema
 from workhorse.store.api_keys import ApiKeyRecord
 
 router = APIRouter(tags=["chat"])
@@ -56,7 +56,9 @@ _CHUNK_SCHEMA = {
     response_model=ChatCompletion,
     responses={
         200: {
-            "content": {"text/event-stream": {"schema": _CHUNK_SCHEMA}},
+            "content": {
+                "text/event-stream": {"schema": event_schema(_CHUNK_SCHEMA, done_marker=True)}
+            },
             "description": "The completion, or its chunks as server-sent events when streamed.",
         }
     },

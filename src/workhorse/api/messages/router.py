@@ -24,7 +24,7 @@ from workhorse.errors import InvalidRequest
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.http.sse import SSEResponse
+from workhorse.http.sse import SSEResponse, event_schema
 from workhorse.store.api_keys import ApiKeyRecord
 
 
@@ -74,7 +74,7 @@ _EVENT_SCHEMA = MessageStreamEvent.model_json_schema()
     response_model=Message,
     responses={
         200: {
-            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
+            "content": {"text/event-stream": {"schema": event_schema(_EVENT_SCHEMA)}},
             "description": "The message, or its events as server-sent events when streamed.",
         }
     },

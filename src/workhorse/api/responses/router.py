@@ -25,7 +25,7 @@ from workhorse.http.auth import ApiKeyDep
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.http.sse import SSEEvent, SSEResponse
+from workhorse.http.sse import SSEEvent, SSEResponse, event_schema
 from workhorse.store.api_keys import ApiKeyRecord
 from workhorse.store.responses import Json, dumps
 
@@ -33,7 +33,7 @@ router = APIRouter(tags=["responses"])
 
 _STREAM: dict[int | str, dict[str, Any]] = {
     200: {
-        "content": {"text/event-stream": {"schema": {"type": "object"}}},
+        "content": {"text/event-stream": {"schema": event_schema({"type": "object"})}},
         "description": "The response, or its typed events as server-sent events when streamed.",
     }
 }

@@ -1,0 +1,24 @@
+"""The served models, as examples of every request's ``model`` in the OpenAPI document.
+
+A client (or a fuzzer) reading the document learns which ids this server answers to; the
+document says ``examples``, not ``enum``, since fine-tuned and upstream models come and go.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EMBEDDING_REQUESTS = ("EmbeddingRequest",)
+
+
+def document_models(
+    schema: dict[str, Any], *, chat: list[str], embeddings: list[str]
+) -> dict[str, Any]:
+    """Give every request body's string ``model`` the served ids of its kind as examples:
+    the embedding models for ``EMBEDDING_REQUESTS``, the chat models for the others."""
+    for name, component in schema.get("components", {}).get("schemas", {}).items():
+        model = component.get("properties", {}).get("model")
+        ids = embeddings if name in EMBEDDING_REQUESTS else chat
+        if isinstance(model, dict) and model.get("type") == "string" and ids:
+            model["examples"] = list(ids)
+    return schema
