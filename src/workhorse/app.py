@@ -194,6 +194,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.openapi_schema,
             chat=container.models.chat_ids(),
             embeddings=container.models.embedding_ids(),
+            dimensions=container.models.embedding_dimensions(),
         )
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -74,12 +74,24 @@ def _xml_can_carry(value: Any) -> bool:
     return True
 
 
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _negative(case: Any) -> bool:
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode.value == "negative"
+
+
 @schemathesis.hook
 def filter_case(context: Any, case: Any) -> bool:
-    """XML 1.0 cannot carry most control characters or lone surrogates, even escaped
-    (docs/formats.md: send such text as JSON), so no XML body holds them."""
+    """Cases a format cannot carry as generated. XML 1.0 cannot hold most control
+    characters or lone surrogates, even escaped (docs/formats.md: send such text as JSON).
+    A form's empty value is read by the field's schema (an empty list where a string must
+    not be empty), so an empty text in a form cannot be the wrong value it was meant as."""
     if case.media_type in ("application/xml", "text/xml"):
         return _xml_can_carry(case.body)
+    if case.media_type in FORMS and _negative(case) and isinstance(case.body, dict):
+        return "" not in case.body.values()
     return True
 
 
@@ -143,8 +155,8 @@ OpenApiSchema.prepare_request_body = _form_as_generated  # type: ignore[method-a
 
 
 def multipart_body(ctx: Any, value: Any) -> dict[str, Any]:
-    """schemathesis's multipart, with strings in parts declared ``application/json``
-    written as JSON (it sends them raw, which is not JSON)."""
+    """schemathesis's multipart, with strings (and lists of them) in parts declared
+    ``application/json`` written as one JSON part (it sends them raw, which is not JSON)."""
     body = ctx.case.operation.get_body_for_media_type(ctx.case.media_type)
     encoding = body.definition.get("encoding", {}) if body is not None else {}
     as_json = {name for name, part in encoding.items() if part.get("contentType") == JSON}
@@ -158,10 +170,11 @@ def multipart_body(ctx: Any, value: Any) -> dict[str, Any]:
 
 
 def _json_strings(field: Any) -> Any:
-    if isinstance(field, str):
+    # A string or a list of strings would go raw (one part per item): one JSON part instead.
+    if isinstance(field, str) or (
+        isinstance(field, list) and all(isinstance(i, str) for i in field)
+    ):
         return json.dumps(field)
-    if isinstance(field, list):  # one part per item
-        return [json.dumps(item) if isinstance(item, str) else item for item in field]
     return field
 
 

@@ -71,8 +71,9 @@ def test_a_field_given_more_than_once_is_a_list_only_where_the_field_is_one() ->
     assert caught.value.param == "name"
 
 
-def test_a_single_value_of_a_list_only_field_is_a_list_of_one() -> None:
-    assert form("file_ids=a&stop=x") == {"file_ids": ["a"], "stop": "x"}
+def test_a_list_of_one_is_written_with_brackets_a_single_value_is_a_value() -> None:
+    assert form("file_ids[]=a&stop=x") == {"file_ids": ["a"], "stop": "x"}
+    assert form("file_ids=a") == {"file_ids": "a"}  # left to the model, which refuses it
 
 
 def test_a_top_level_object_or_list_may_be_one_json_text() -> None:
@@ -87,9 +88,11 @@ def test_a_top_level_object_or_list_may_be_one_json_text() -> None:
     assert caught.value.param == "metadata"
 
 
-def test_a_json_part_is_its_value_and_one_part_per_item_makes_a_list() -> None:
-    fields = {"name": JsonValue(None), "file_ids": JsonValue("a"), "max_tokens": JsonValue(3)}
+def test_a_json_part_is_its_fields_whole_value() -> None:
+    fields = {"name": JsonValue(None), "file_ids": JsonValue(["a"]), "max_tokens": JsonValue(3)}
     assert SHAPER.shape(fields, Reading.FORM) == {"name": None, "file_ids": ["a"], "max_tokens": 3}
+    with pytest.raises(InvalidRequest):  # JSON keeps its types: a string is no number
+        SHAPER.shape({"max_tokens": JsonValue("3")}, Reading.FORM)
 
 
 def test_a_boolean_is_never_a_number_in_any_format() -> None:
@@ -105,3 +108,12 @@ def test_nested_fields_are_read_by_their_own_schema() -> None:
         "parts": [{"type": "text", "text": "null"}]
     }
     assert Body.model_validate(form("parts[0][type]=text&parts[0][text]=&max_tokens=5"))
+
+
+def test_numbers_and_booleans_are_written_as_json_writes_them() -> None:
+    assert form("max_tokens=5&temperature=0.5") == {"max_tokens": 5, "temperature": 0.5}
+    for text in ("max_tokens=yes", "max_tokens=%205", "temperature=1.0e"):
+        with pytest.raises(InvalidRequest) as caught:
+            form(text)
+        assert caught.value.param in ("max_tokens", "temperature")
+    assert xml("<r><max_tokens>null</max_tokens></r>") == {"max_tokens": None}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
@@ -36,3 +36,15 @@ def when(
 def rules(*checks: dict[str, Any]) -> dict[str, Any]:
     """``json_schema_extra`` for a model whose validator makes ``checks``."""
     return {"allOf": list(checks)} if len(checks) > 1 else dict(checks[0])
+
+
+Includable = Literal[
+    "code_interpreter_call.outputs",
+    "computer_call_output.output.image_url",
+    "file_search_call.results",
+    "message.input_image.image_url",
+    "message.output_text.logprobs",
+    "reasoning.encrypted_content",
+    "web_search_call.action.sources",
+]
+"""OpenAI's ``include`` values: what a response or an item list may add to its output."""

@@ -121,7 +121,10 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
             ListInputItems=("get", RESPONSE + "/input_items"),
         ),
         Link(
-            "ContinueResponse", ("post", RESPONSES), request_body={"previous_response_id": NEW_ID}
+            "ContinueResponse",
+            ("post", RESPONSES),
+            # Not in a conversation too: the two cannot be given together.
+            request_body={"previous_response_id": NEW_ID, "conversation": None},
         ),
         *_each(
             {"conversation_id": "$response.body#/conversation/id"},

@@ -11,9 +11,10 @@ Where the schema leaves one reading, a text is read so (docs/formats.md):
   (``<metadata/>``, ``tools=``);
 - in forms and multipart (OpenAPI's ``style: form, explode: true``): a field given more
   than once is a list where the field is a list (``file_ids=a&file_ids=b``), and refused
-  otherwise; a single value of a list-only field is a list of one; a top-level field that
-  is an object or a list may be one JSON text (``metadata={"team":"blue"}``);
-- a multipart part sent as ``application/json`` is its JSON value.
+  otherwise (a list of one is ``file_ids[]=a``); a top-level field that is an object or a
+  list may be one JSON text (``metadata={"team":"blue"}``);
+- a multipart part sent as ``application/json`` is its field's whole value, as JSON;
+- a boolean or number field takes ``true`` / ``false`` or a JSON number, nothing else.
 
 In every format, JSON included, a boolean is refused where the field is a number (the
 model would take ``true`` as 1), and JSON values keep their types: a string where the
@@ -24,6 +25,7 @@ guessed: a text a field could hold as a string is never read as anything else.
 from __future__ import annotations
 
 import enum
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,7 @@ from workhorse.http.multipart import JsonValue
 
 Schema = dict[str, Any]
 _ANY = "any"
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class Reading(enum.Enum):
@@ -112,17 +115,8 @@ class Shaper:
     def _value(self, value: Any, schema: Schema, path: str, reading: Reading) -> Any:
         alternatives = self._alternatives(schema)
         types = set().union(*(self._types(alt) for alt in alternatives))
-        list_only = "array" in types and not types & {"string", "object", "number", _ANY}
-        if isinstance(value, JsonValue):
-            inner = value.value
-            if (
-                reading is Reading.FORM
-                and list_only
-                and inner is not None
-                and not isinstance(inner, list)
-            ):
-                inner = [inner]  # one JSON part per item, as OpenAPI's encoding has it
-            return self._value(inner, schema, path, Reading.TYPED)
+        if isinstance(value, JsonValue):  # a part holding its field's whole value
+            return self._value(value.value, schema, path, Reading.TYPED)
         if isinstance(value, Repeated):
             if "array" not in types and _ANY not in types:
                 raise InvalidRequest(f"field {path!r} is given more than once", param=path)
@@ -146,9 +140,7 @@ class Shaper:
                 param=path,
                 code="invalid_value",
             )
-        if not isinstance(value, str):  # a number, a file part
-            return [value] if reading is Reading.FORM and list_only else value
-        if reading is Reading.TYPED:
+        if reading is Reading.TYPED or not isinstance(value, str):
             return value
         return self._text(value, alternatives, types, path, reading)
 
@@ -248,6 +240,16 @@ class Shaper:
                 return {}
             if "array" in types:
                 return []
-        if reading is Reading.FORM and "array" in types and not types & {"object"}:
-            return self._list([value], alternatives, path, reading)
+        if "boolean" in types and value in ("true", "false"):
+            return value == "true"
+        if "number" in types and _NUMBER.fullmatch(value):
+            return json.loads(value)
+        if types <= {"boolean", "number", "null"}:
+            # As JSON would: true, false or a JSON number, not "yes", "1.0e" or " 5".
+            raise InvalidRequest(
+                f"Invalid value for '{path}': {value[:40]!r} is not a valid "
+                + " or ".join(sorted(types - {"null"})),
+                param=path,
+                code="invalid_value",
+            )
         return value

@@ -250,6 +250,10 @@ class ModelRegistry:
         """The ids of the embedding models served."""
         return list(self._embedders)
 
+    def embedding_dimensions(self) -> list[int]:
+        """The vector sizes of the embedding models loaded so far."""
+        return sorted({e.dimensions for e in self._embedders.values() if e.dimensions})
+
     def cards(self) -> list[ModelCard]:
         """Every model, chat models first."""
         return [ModelCard(m.id, m.owned_by, m.created) for m in self._chat.values()] + [

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from workhorse.api.conversations.items import InputItem, StoredItem
-from workhorse.api.shared import Cursor
+from workhorse.api.shared import Cursor, Includable
 
 MAX_ITEMS_PER_REQUEST = 20
 
@@ -105,5 +105,5 @@ class ItemListQuery(BaseModel):
     after: Cursor = None
     limit: int = Field(default=20, ge=1, le=100)
     order: Literal["asc", "desc"] = "desc"
-    include: list[str] | None = None
+    include: list[Includable] | None = None
     """Accepted for compatibility; items are always returned whole."""

@@ -126,6 +126,7 @@ class MessagesInput(BaseModel):
         json_schema_extra={
             "anyOf": [
                 {"type": "null"},
+                {"type": "object", "maxProperties": 0},
                 {
                     "type": "object",
                     "properties": {"type": {"const": "disabled"}},

@@ -12,10 +12,15 @@ EMBEDDING_REQUESTS = ("EmbeddingRequest",)
 
 
 def document_models(
-    schema: dict[str, Any], *, chat: list[str], embeddings: list[str]
+    schema: dict[str, Any], *, chat: list[str], embeddings: list[str], dimensions: list[int]
 ) -> dict[str, Any]:
     """Give every request body's string ``model`` the served ids of its kind as examples:
-    the embedding models for ``EMBEDDING_REQUESTS``, the chat models for the others."""
+    the embedding models for ``EMBEDDING_REQUESTS``, the chat models for the others; and an
+    embedding request's ``dimensions`` the sizes the loaded models produce (the only ones
+    they take)."""
+    embedding = schema.get("components", {}).get("schemas", {}).get("EmbeddingRequest", {})
+    if dimensions and "dimensions" in embedding.get("properties", {}):
+        embedding["properties"]["dimensions"]["enum"] = [*dimensions, None]
     for name, component in schema.get("components", {}).get("schemas", {}).items():
         model = component.get("properties", {}).get("model")
         ids = embeddings if name in EMBEDDING_REQUESTS else chat

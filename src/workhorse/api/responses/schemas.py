@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workhorse.api.conversations.items import InputItem
-from workhorse.api.shared import Cursor, MetadataMap, rules, when
+from workhorse.api.shared import Cursor, Includable, MetadataMap, rules, when
 from workhorse.api.vector_stores.schemas import FileSearch
 
 
@@ -76,6 +76,23 @@ class ResponseCreateRequest(BaseModel):
         json_schema_extra=rules(
             when("stream", True, {}, {"properties": {"stream_options": {"type": "null"}}}),
             when("background", True, {"properties": {"store": {"const": True}}}),
+            # Something to answer: input, or the history of a response or a conversation.
+            {
+                "anyOf": [
+                    {
+                        "required": ["input"],
+                        "properties": {"input": {"type": ["string", "array"], "minItems": 1}},
+                    },
+                    {
+                        "required": ["previous_response_id"],
+                        "properties": {"previous_response_id": {"type": "string"}},
+                    },
+                    {
+                        "required": ["conversation"],
+                        "properties": {"conversation": {"type": ["string", "object"]}},
+                    },
+                ]
+            },
             # Not both a conversation and a previous response.
             {
                 "not": {
@@ -103,11 +120,20 @@ class ResponseCreateRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     truncation: Literal["auto", "disabled"] = "disabled"
-    tools: list[Tool] | None = Field(default=None, max_length=128)
+    tools: list[Tool] | None = Field(
+        default=None,
+        max_length=128,
+        # At most one file_search tool.
+        json_schema_extra={
+            "contains": {"properties": {"type": {"const": "file_search"}}, "required": ["type"]},
+            "minContains": 0,
+            "maxContains": 1,
+        },
+    )
     tool_choice: Literal["none", "auto", "required"] | FunctionChoice | None = None
     parallel_tool_calls: bool | None = None
     text: TextOptions | None = None
-    include: list[str] | None = None
+    include: list[Includable] | None = None
     user: str | None = Field(default=None, max_length=256)
     safety_identifier: str | None = Field(default=None, max_length=256)
     prompt_cache_key: str | None = Field(default=None, max_length=256)
@@ -248,7 +274,7 @@ class InputItemsQuery(BaseModel):
     after: Cursor = None
     limit: int = Field(default=20, ge=1, le=100)
     order: Literal["asc", "desc"] = "desc"
-    include: list[str] | None = None
+    include: list[Includable] | None = None
 
 
 class RetrieveQuery(BaseModel):
@@ -257,5 +283,5 @@ class RetrieveQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     stream: bool = False
     starting_after: int | None = Field(default=None, ge=-1)
-    include: list[str] | None = None
+    include: list[Includable] | None = None
     include_obfuscation: bool | None = None
