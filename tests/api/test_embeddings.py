@@ -63,9 +63,11 @@ def test_native_dimensions_are_accepted(client: openai.OpenAI) -> None:
 
 
 def test_chat_model_is_not_an_embedder(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
+    # Not a model of this endpoint: 404, as OpenAI answers, with the reason.
+    with pytest.raises(openai.NotFoundError) as caught:
         client.embeddings.create(model="smollm2-135m-instruct", input="hello")
     assert caught.value.param == "model"
+    assert "is a chat model" in caught.value.message
 
 
 def test_empty_string_in_list_is_named(client: openai.OpenAI) -> None:
