@@ -49,6 +49,7 @@ from workhorse.http.links import document_links
 from workhorse.http.middleware import RequestContextMiddleware
 from workhorse.http.negotiation import XmlNegotiationMiddleware, document_answers
 from workhorse.http.soap import document_soap
+from workhorse.http.xml import document_xml
 from workhorse.services import build_container, ingestion_workers, training_workers
 from workhorse.store.db import migrate
 
@@ -187,7 +188,8 @@ def create_app(settings: Settings) -> FastAPI:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
             }
-            schema = document_answers(document_soap(document_errors(document_bodies(schema))))
+            schema = document_soap(document_errors(document_xml(document_bodies(schema))))
+            schema = document_answers(schema)
             app.openapi_schema = document_links(schema)
         # The served models change (loading, fine-tuning): named afresh on every read.
         return document_models(

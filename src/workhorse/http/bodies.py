@@ -37,7 +37,7 @@ from workhorse.http.idempotency import MAX_KEY_LENGTH, claim_idempotency_key
 from workhorse.http.jsonbody import parse_json
 from workhorse.http.multipart import MultipartLimits, MultipartReader
 from workhorse.http.shape import Reading, Shaper
-from workhorse.http.xml import document_xml, parse_xml
+from workhorse.http.xml import parse_xml
 from workhorse.store.api_keys import ApiKeyRecord
 
 M = TypeVar("M", bound=BaseModel)
@@ -287,8 +287,7 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def document_bodies(schema: dict[str, Any]) -> dict[str, Any]:
-    """Move request-body models from ``request_body`` into ``components/schemas``, then
-    describe the XML list mapping on every component (bodies and answers share it)."""
+    """Move request-body models from ``request_body`` into ``components/schemas``."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
@@ -302,4 +301,4 @@ def document_bodies(schema: dict[str, Any]) -> dict[str, Any]:
                         # Two models of one name would silently share one schema.
                         raise ValueError(f"two different schemas are both named {name!r}")
                 media["schema"] = {"$ref": f"#/components/schemas/{body['title']}"}
-    return document_xml(schema)
+    return schema

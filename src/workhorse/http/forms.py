@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from workhorse.errors import InvalidRequest, PayloadTooLarge
-from workhorse.http.shape import Repeated
 
 MAX_FIELDS = 1000
 MAX_NAME_LENGTH = 256
@@ -24,6 +24,13 @@ MAX_DEPTH = 16
 
 _NAME = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+
+
+@dataclass
+class Repeated:
+    """A form field given more than once, in order."""
+
+    values: list[Any]
 
 
 class _Node(dict[str | int, Any]):

@@ -27,10 +27,10 @@ from __future__ import annotations
 import enum
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from workhorse.errors import InvalidRequest
+from workhorse.http.forms import Repeated
 from workhorse.http.jsonbody import parse_json
 from workhorse.http.multipart import JsonValue
 
@@ -45,13 +45,6 @@ class Reading(enum.Enum):
     TYPED = "typed"  # JSON: values have their types already
     XML = "xml"  # text, with the XML mapping's structure
     FORM = "form"  # text in bracket notation (urlencoded and multipart)
-
-
-@dataclass(frozen=True)
-class Repeated:
-    """A form field given more than once, in order."""
-
-    values: list[Any]
 
 
 def _json_type(value: object) -> str:
