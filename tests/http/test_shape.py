@@ -117,3 +117,10 @@ def test_numbers_and_booleans_are_written_as_json_writes_them() -> None:
             form(text)
         assert caught.value.param in ("max_tokens", "temperature")
     assert xml("<r><max_tokens>null</max_tokens></r>") == {"max_tokens": None}
+
+
+def test_text_no_database_can_store_is_refused_naming_the_field() -> None:
+    for fields in ({"name": "a\x00b"}, {"metadata": {"k\x00": "v"}}, {"name": "\udc00"}):
+        with pytest.raises(InvalidRequest) as caught:
+            SHAPER.shape(fields, Reading.TYPED)
+        assert caught.value.param in ("name", "metadata.k\x00")

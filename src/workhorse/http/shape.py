@@ -14,7 +14,8 @@ Where the schema leaves one reading, a text is read so (docs/formats.md):
   otherwise (a list of one is ``file_ids[]=a``); a top-level field that is an object or a
   list may be one JSON text (``metadata={"team":"blue"}``);
 - a multipart part sent as ``application/json`` is its field's whole value, as JSON;
-- a boolean or number field takes ``true`` / ``false`` or a JSON number, nothing else.
+- a boolean or number field takes ``true`` / ``false`` or a JSON number, nothing else;
+- no text holds U+0000 or a lone surrogate, which the databases cannot store.
 
 In every format, JSON included, a boolean is refused where the field is a number (the
 model would take ``true`` as 1), and JSON values keep their types: a string where the
@@ -59,6 +60,22 @@ def _json_type(value: object) -> str:
     if isinstance(value, dict):
         return "object"
     return "string"
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str, path: str) -> None:
+    """Refuse what no database here can store: U+0000 (PostgreSQL's text cannot hold
+    it) and lone surrogates (not UTF-8), alike in both modes."""
+    found = _UNSTORABLE.search(text)
+    if found is not None:
+        raise InvalidRequest(
+            f"Invalid value for '{path}': U+{ord(found.group()):04X} at character "
+            f"{found.start()} cannot be stored",
+            param=path,
+            code="invalid_value",
+        )
 
 
 class Shaper:
@@ -126,6 +143,8 @@ class Shaper:
             return self._object(value, alternatives, path, reading, top=False)
         if isinstance(value, list):
             return self._list(value, alternatives, path, reading)
+        if isinstance(value, str):
+            _storable(value, path)
         if reading is Reading.TYPED and value is not None and not types & {_ANY, _json_type(value)}:
             # JSON is typed: the model would take "true" or 1 for a boolean, "5" for a number.
             raise InvalidRequest(
@@ -150,6 +169,7 @@ class Shaper:
         shaped: dict[str, Any] = {}
         for key, item in value.items():
             field = f"{path}.{key}" if path else key
+            _storable(key, field)
             member = self._member(objects, key)
             if top and reading is Reading.FORM and isinstance(item, str):
                 item = self._json_text(item, member, field)
