@@ -86,11 +86,13 @@ def _negative(case: Any) -> bool:
 def filter_case(context: Any, case: Any) -> bool:
     """Cases a format cannot carry as generated. XML 1.0 cannot hold most control
     characters or lone surrogates, even escaped (docs/formats.md: send such text as JSON).
-    A form's empty value is read by the field's schema (an empty list where a string must
-    not be empty), so an empty text in a form cannot be the wrong value it was meant as."""
-    if case.media_type in ("application/xml", "text/xml"):
-        return _xml_can_carry(case.body)
-    if case.media_type in FORMS and _negative(case) and isinstance(case.body, dict):
+    An empty value in a form or an XML element is read by the field's schema (an empty
+    list where a string must not be empty), so an empty text there cannot be the wrong
+    value it was meant as."""
+    xml = case.media_type in ("application/xml", "text/xml")
+    if xml and not _xml_can_carry(case.body):
+        return False
+    if (xml or case.media_type in FORMS) and _negative(case) and isinstance(case.body, dict):
         return "" not in case.body.values()
     return True
 

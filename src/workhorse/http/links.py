@@ -140,13 +140,7 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
             ListVectorStoreFiles=("get", STORE + "/files"),
             SearchVectorStore=("post", STORE + "/search"),
         ),
-        # A store made with files takes them again one by one or as a batch.
-        Link(
-            "AddVectorStoreFile",
-            ("post", STORE + "/files"),
-            {"store_id": NEW_ID},
-            {"file_id": "$request.body#/file_ids/0"},
-        ),
+        # A store made with files takes them again as a batch.
         Link(
             "CreateFileBatch",
             ("post", STORE + "/file_batches"),
