@@ -78,8 +78,9 @@ def server(
 ) -> Iterator[Server]:
     """A Workhorse server with the bundled models, shared by the session's tests.
 
-    Embedded mode: SQLite, the SQLite queue, ingestion on the server's threads. Scaled
-    mode: PostgreSQL, the Redis queue, and ingestion on a separate ``workhorse worker``.
+    Embedded mode: SQLite, the SQLite queue, ingestion on the server's threads, the tests
+    calling with the admin key. Scaled mode: PostgreSQL, the Redis queue, ingestion on a
+    separate ``workhorse worker``, the tests calling with a project key of every scope.
     """
     tmp: Path = tmp_path_factory.mktemp("server")
     cap = {"WORKHORSE_INGEST_MAX_FILE_BYTES": str(4_000_000)}
@@ -92,7 +93,7 @@ def server(
         run_workhorse(tmp, database_url, **env) as running,
         run_worker(running, WORKHORSE_INGEST_WORKERS="2"),
     ):
-        yield running
+        yield running.with_project_key()
 
 
 @pytest.fixture
@@ -105,9 +106,7 @@ def client(server: Server) -> Iterator[openai.OpenAI]:
 @pytest.fixture(scope="session")
 def other_key(server: Server) -> str:
     """A second API key on the same server: a different owner."""
-    created = server.cli("keys", "create", "--name", f"other-{uuid.uuid4().hex[:8]}")
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip().splitlines()[-1]
+    return server.create_key("--name", f"other-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -54,10 +54,24 @@ class Server:
 
     base_url: str
     api_key: str
+    """The key tests call with: the admin key, or a project key (``with_project_key``)."""
     data_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes]
     env: dict[str, str]
+    admin_key: str = ""
+    """The install's first key, an admin key."""
+
+    def create_key(self, *args: str) -> str:
+        """A new key made with ``workhorse keys create ARGS``; its secret."""
+        created = self.cli("keys", "create", *args)
+        assert created.returncode == 0, created.stderr
+        return created.stdout.strip().splitlines()[-1]
+
+    def with_project_key(self) -> Server:
+        """The same server, called with a project key of every project scope."""
+        key = self.create_key("--name", f"suite-{uuid.uuid4().hex[:8]}")
+        return replace(self, api_key=key)
 
     @property
     def v1(self) -> str:
@@ -70,10 +84,11 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``workhorse ARGS`` against this server's settings."""
+        """Run ``workhorse ARGS`` against this server's settings (client commands with
+        the tests' key)."""
         return subprocess.run(
             [str(WORKHORSE), *args],
-            env=self.env,
+            env={**self.env, "WORKHORSE_API_KEY": self.api_key},
             capture_output=True,
             text=True,
             timeout=120,
@@ -105,10 +120,12 @@ def run_workhorse(
     *,
     ready: bool = True,
     data_dir: Path | None = None,
+    initial_key: bool = True,
     **extra: str,
 ) -> Iterator[Server]:
     """Start ``workhorse serve`` on a free port and stop it afterwards (``data_dir``: reuse
-    the state of an earlier server)."""
+    the state of an earlier server; ``initial_key``: wait for the first key's file, which
+    an install that already has a first key does not write)."""
     data_dir = data_dir or tmp / f"data-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = workhorse_env(data_dir, database_url, **extra)
@@ -125,8 +142,10 @@ def run_workhorse(
         path = "/readyz" if ready else "/healthz"
         wait_for(_answers(base_url + path), timeout=STARTUP_S, what=f"workhorse {path}")
         key_file = data_dir / "initial-api-key"
-        wait_for(key_file.exists, timeout=10, what="the initial API key file")
-        yield Server(base_url, key_file.read_text().strip(), data_dir, log_path, process, env)
+        if initial_key:
+            wait_for(key_file.exists, timeout=10, what="the initial API key file")
+        admin_key = key_file.read_text().strip() if key_file.exists() else ""
+        yield Server(base_url, admin_key, data_dir, log_path, process, env, admin_key)
     finally:
         process.terminate()
         try:

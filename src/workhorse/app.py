@@ -16,6 +16,8 @@ from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from workhorse import __version__
+from workhorse.api.admin.router import CREATE_API_KEY, CREATE_PROJECT
+from workhorse.api.admin.router import router as admin_router
 from workhorse.api.chat.router import CREATE_CHAT_COMPLETION
 from workhorse.api.chat.router import router as chat_router
 from workhorse.api.conversations.router import CREATE_CONVERSATION
@@ -77,8 +79,9 @@ async def _bootstrap_key(container: Container) -> None:
     write_secret_file(path, secret)
     # Shown once, on the console, on purpose; never through the logger.
     print(
-        f"Created the first API key ({record.id}, name {record.name!r}); it is shown only "
-        f"once here and stored in {path} (mode 0600):\n{secret}",
+        f"Created the first API key, an admin key ({record.id}, name {record.name!r}, "
+        f"project {record.project_id}); it is shown only once here and stored in {path} "
+        f"(mode 0600):\n{secret}",
         flush=True,
     )
 
@@ -148,6 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
     for router in (
+        admin_router,
         chat_router,
         conversations_router,
         embeddings_router,
@@ -175,6 +179,8 @@ def create_app(settings: Settings) -> FastAPI:
                 CREATE_RESPONSE,
                 CREATE_VECTOR_STORE,
                 CREATE_FINE_TUNING_JOB,
+                CREATE_PROJECT,
+                CREATE_API_KEY,
             ]
         )
     )

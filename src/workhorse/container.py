@@ -18,6 +18,7 @@ from workhorse.store.files import FileStore
 from workhorse.store.fine_tuned_models import FineTunedModelStore
 from workhorse.store.fine_tuning import FineTuningStore
 from workhorse.store.idempotency import IdempotencyStore
+from workhorse.store.projects import ProjectStore
 from workhorse.store.responses import ResponseStore
 from workhorse.store.uploads import UploadStore
 from workhorse.store.vector_stores import VectorStoreStore
@@ -30,6 +31,7 @@ class Container:
     settings: Settings
     db: Database
     keys: ApiKeyStore
+    projects: ProjectStore
     idempotency: IdempotencyStore
     files: FileStore
     uploads: UploadStore

@@ -6,6 +6,8 @@
     │   └── ContextLengthExceeded      400 (code context_length_exceeded)
     ├── AuthenticationFailed           401 invalid_request_error (code invalid_api_key)
     ├── Forbidden                      403 invalid_request_error (allowed to no caller)
+    │   ├── InsufficientScope          403 (code insufficient_scope: the key lacks a scope)
+    │   └── ModelNotAllowed            403 (code model_not_allowed: not in the key's models)
     ├── NotFound                       404 invalid_request_error
     │   └── ModelNotFound              404 (code model_not_found)
     ├── MethodNotAllowed               405 invalid_request_error
@@ -135,6 +137,18 @@ class Forbidden(WorkhorseError):
 
     status = 403
     error_type = "invalid_request_error"
+
+
+class InsufficientScope(Forbidden):
+    """The key's scopes do not include the one this operation needs (named in the message)."""
+
+    default_code = "insufficient_scope"
+
+
+class ModelNotAllowed(Forbidden):
+    """The key is limited to a list of models, and this one is not on it."""
+
+    default_code = "model_not_allowed"
 
 
 class NotFound(WorkhorseError):

@@ -23,6 +23,7 @@ from workhorse.store.files import FileStore
 from workhorse.store.fine_tuned_models import FineTunedModelStore
 from workhorse.store.fine_tuning import FineTuningStore
 from workhorse.store.idempotency import IdempotencyStore
+from workhorse.store.projects import ProjectStore
 from workhorse.store.responses import ResponseStore
 from workhorse.store.uploads import UploadStore
 from workhorse.store.vector_stores import VectorStoreStore
@@ -46,10 +47,12 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         return FineTuned(job.model, Path(checkpoint.adapter_path), checkpoint.created_at)
 
     models.serve_fine_tuned(find_fine_tuned)
+    keys = ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s)
     return Container(
         settings=settings,
         db=db,
-        keys=ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s),
+        keys=keys,
+        projects=ProjectStore(db.sessions, keys),
         idempotency=IdempotencyStore(
             db,
             ttl=timedelta(seconds=settings.idempotency_ttl_s),

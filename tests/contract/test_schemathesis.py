@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import scaled_env
@@ -66,7 +67,7 @@ def test_a_fuzzer_finds_no_gap_between_the_document_and_the_server(
         "--checks",
         "all",
         "--header",
-        f"Authorization: Bearer {fresh_server.api_key}",
+        f"Authorization: Bearer {fresh_server.admin_key}",
         "--seed",
         str(SEED),
         "--max-examples",
@@ -80,8 +81,13 @@ def test_a_fuzzer_finds_no_gap_between_the_document_and_the_server(
         "--report-dir",
         str(tmp_path),
     ]
+    admin = {"Authorization": f"Bearer {fresh_server.admin_key}"}
+    keys = httpx.get(fresh_server.v1 + "/admin/keys", headers=admin).json()["data"]
+    (run_key,) = [k for k in keys if fresh_server.admin_key.startswith(k["prefix"])]
     env = {
         **os.environ,
+        "WORKHORSE_CONTRACT_KEY_ID": run_key["id"],
+        "WORKHORSE_CONTRACT_PROJECT_ID": run_key["project_id"],
         "SCHEMATHESIS_HOOKS": "tests.contract.hooks",
         "PYTHONPATH": str(REPO),
         "NO_COLOR": "1",

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import httpx
 import openai
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from tests.servers import Server
+from workhorse.app import create_app
+from workhorse.config import Settings
+from workhorse.http.auth import ScopeCheck
+from workhorse.store.api_keys import Scope
 
 
 def test_bearer_and_x_api_key_are_both_accepted(server: Server) -> None:
@@ -54,5 +62,31 @@ def test_health_endpoints_need_no_key(server: Server) -> None:
 def test_initial_key_file_is_owner_only(server: Server) -> None:
     mode = (server.data_dir / "initial-api-key").stat().st_mode & 0o777
     assert mode == 0o600
-    assert server.api_key in server.log()  # printed once on the console...
-    assert server.log().count(server.api_key) == 1  # ...and never again, nor in the access log
+    assert server.admin_key in server.log()  # printed once on the console...
+    assert server.log().count(server.admin_key) == 1  # ...and never again, nor in the access log
+
+
+# Any key may list and read models: SDKs ask before they call.
+SCOPE_FREE = {("GET", "/v1/models"), ("GET", "/v1/models/{model_id}")}
+
+
+def _scopes_of(dependant: Any) -> set[Scope]:
+    found = {d.call.scope for d in dependant.dependencies if isinstance(d.call, ScopeCheck)}
+    for sub in dependant.dependencies:
+        found |= _scopes_of(sub)
+    return found
+
+
+def test_every_v1_route_declares_the_scope_it_needs(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path))
+    unscoped = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        path = str(context.path_format)
+        if not isinstance(route, APIRoute) or not path.startswith("/v1/"):
+            continue
+        for method in route.methods:
+            scopes = _scopes_of(route.dependant)
+            if len(scopes) != 1 and (method, path.replace(":path", "")) not in SCOPE_FREE:
+                unscoped.append((method, path, scopes))
+    assert unscoped == []

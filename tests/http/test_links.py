@@ -166,14 +166,15 @@ class Call:
 class Walker:
     """Calls a real server the way a stateful tester does: by following links."""
 
-    def __init__(self, server: Server, document: Document) -> None:
+    def __init__(self, server: Server, document: Document, key: str | None = None) -> None:
         self.server = server
+        self.headers = {"Authorization": f"Bearer {key or server.api_key}"}
         self.document = document
         self.by_id = {op["operationId"]: (m, p) for m, p, op in operations(document)}
 
     def call(self, method: str, path: str, path_values: dict[str, str], **kwargs: Any) -> Call:
         url = self.server.base_url + path.format(**path_values)
-        answer = httpx.request(method, url, headers=self.server.headers(), timeout=60, **kwargs)
+        answer = httpx.request(method, url, headers=self.headers, timeout=60, **kwargs)
         assert answer.status_code == 200, (method, url, answer.text)
         body = answer.json() if "json" in answer.headers["content-type"] else None
         return Call(method, path, path_values, kwargs.get("json"), body)
@@ -274,3 +275,18 @@ def test_the_links_from_a_conversation_reach_its_items_and_responses(
     walk.follow(response, "ListInputItems")
     in_conversation = walk.follow(response, "RetrieveConversation")
     assert in_conversation.response["id"] == conversation.response["id"]
+
+
+def test_the_links_from_a_project_reach_its_keys(server: Server, document: Document) -> None:
+    walk = Walker(server, document, key=server.admin_key)
+    project = walk.call("post", "/v1/admin/projects", {}, json={"name": "links"})
+    assert walk.follow(project, "RetrieveProject").response["id"] == project.response["id"]
+    assert walk.follow(project, "UpdateProject", {"name": "renamed"}).response["name"] == "renamed"
+    key = walk.follow(project, "CreateApiKeyInProject", {"name": "linked"})
+    assert key.response["project_id"] == project.response["id"]
+    assert walk.follow(key, "RetrieveApiKey").response["id"] == key.response["id"]
+    assert walk.follow(key, "RetrieveKeyProject").response["id"] == project.response["id"]
+    walk.follow(key, "UpdateApiKey", {"scopes": ["chat"]})
+    assert walk.follow(key, "RotateApiKey", {}).response["id"] == key.response["id"]
+    assert walk.follow(key, "RevokeApiKey").response["deleted"] is True
+    assert walk.follow(project, "ArchiveProject").response["status"] == "archived"

@@ -1,17 +1,27 @@
-"""API key authentication: ``Authorization: Bearer <key>`` or ``x-api-key: <key>``."""
+"""Who is calling, and may they: API keys, their scopes and their models.
+
+A key comes as ``Authorization: Bearer <key>`` or ``x-api-key: <key>``. Each router
+declares the scope its operations need (``dependencies=[RequireScope(Scope.CHAT)]``);
+the check runs before any other dependency, so no body is read for a key that may not
+send it. A body naming a ``model`` is checked against the key's model list and, for a
+fine-tuned model, against the key's project (another project's model is 404).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
 
-from workhorse.errors import AuthenticationFailed
+from workhorse.container import Container
+from workhorse.errors import AuthenticationFailed, InsufficientScope, ModelNotAllowed, ModelNotFound
 from workhorse.http.deps import get_container
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
 
-def _presented_key(request: Request) -> str | None:
+def presented_key(request: Request) -> str | None:
+    """The key the request presents, if any."""
     authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, credentials = authorization.partition(" ")
@@ -23,8 +33,8 @@ def _presented_key(request: Request) -> str | None:
 
 
 async def require_api_key(request: Request) -> ApiKeyRecord:
-    """The caller's key; 401 when it is missing, unknown or revoked."""
-    presented = _presented_key(request)
+    """The caller's key; 401 when it is missing, unknown, revoked or expired."""
+    presented = presented_key(request)
     if presented is None:
         raise AuthenticationFailed(
             "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
@@ -32,9 +42,72 @@ async def require_api_key(request: Request) -> ApiKeyRecord:
         )
     record = await get_container(request).keys.authenticate(presented)
     if record is None:
-        raise AuthenticationFailed("Incorrect API key provided, or the key was revoked.")
+        raise AuthenticationFailed(
+            "Incorrect API key provided, or the key was revoked, rotated out or expired."
+        )
     request.state.api_key_id = record.id
+    request.state.project_id = record.project_id
     return record
 
 
 ApiKeyDep = Annotated[ApiKeyRecord, Depends(require_api_key)]
+
+
+def check_scope(key: ApiKeyRecord, scope: Scope, method: str) -> None:
+    """403 ``insufficient_scope`` naming ``scope`` when ``key`` may not do this."""
+    if key.allows(scope, method):
+        return
+    held = ", ".join(sorted(s.value for s in key.scopes)) or "none"
+    needed = f"the '{scope.value}' scope" + (
+        " (or 'read' for a GET)" if scope is not Scope.ADMIN else " (an admin key)"
+    )
+    raise InsufficientScope(
+        f"This operation needs {needed}; the key {key.id} has: {held}.", param="scope"
+    )
+
+
+class ScopeCheck:
+    """A dependency that refuses keys without ``scope`` (the route's whole feature)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, request: Request, key: ApiKeyDep) -> ApiKeyRecord:
+        check_scope(key, self.scope, request.method)
+        return key
+
+
+def RequireScope(scope: Scope) -> Any:
+    """``Depends`` marker for a router's or route's ``dependencies``."""
+    return Depends(ScopeCheck(scope))
+
+
+async def check_model_access(container: Container, key: ApiKeyRecord, model_id: str) -> None:
+    """403 when ``model_id`` is outside the key's models; 404 for another project's model."""
+    if not key.allows_model(model_id):
+        allowed = ", ".join(key.models or ())
+        raise ModelNotAllowed(
+            f"The key {key.id} may not use the model {model_id!r}; it may use: {allowed}.",
+            param="model",
+        )
+    if model_id.startswith("ft:"):
+        owner = await _fine_tuned_owner(container, model_id)
+        if owner is not None and owner != key.project_id:
+            raise ModelNotFound(f"The model {model_id!r} does not exist", param="model")
+
+
+async def _fine_tuned_owner(container: Container, model_id: str) -> str | None:
+    """The project of a fine-tuned model or of a job's checkpoint model, if either exists."""
+    tuned = await container.fine_tuned.get(model_id)
+    if tuned is not None:
+        return tuned.owner
+    checkpoint = await container.fine_tuning.checkpoint_by_model(model_id)
+    job = await container.fine_tuning.get(None, checkpoint.job_id) if checkpoint else None
+    return job.owner if job is not None else None
+
+
+async def check_body_model(container: Container, key: ApiKeyRecord, body: BaseModel) -> None:
+    """The model access check for a body with a ``model`` field."""
+    model = getattr(body, "model", None)
+    if isinstance(model, str):
+        await check_model_access(container, key, model)

@@ -8,6 +8,7 @@ the wire format (JSON, HTML form, multipart, XML):
   minimum arrival rate (408), 415 for other content types;
 - strict decoding with a 400 naming the position or field;
 - validation with the operation's pydantic model (400 naming the field);
+- a ``model`` it names checked against the key's models and project (403 / 404);
 - the Idempotency-Key claim (replay, 409 or 422; see ``idempotency``).
 
 ``request_body`` documents every accepted content type in OpenAPI.
@@ -29,7 +30,7 @@ from workhorse.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
-from workhorse.http.auth import require_api_key
+from workhorse.http.auth import check_body_model, require_api_key
 from workhorse.http.deps import get_container
 from workhorse.http.errors import validation_error
 from workhorse.http.forms import parse_urlencoded, unflatten
@@ -172,6 +173,7 @@ class ParsedBodyDependency(Generic[M]):
                 body = self.model.model_validate(fields)
             except ValidationError as exc:
                 raise validation_error(exc.errors()) from exc
+            await check_body_model(get_container(request), api_key, body)
             await claim_idempotency_key(request, api_key, body.model_dump(mode="json"))
             yield body
         finally:

@@ -9,13 +9,15 @@
 - ``IdempotencyMiddleware`` records the response of a request that claimed a key, every
   byte of it (a stream's whole event stream), and stores it when it completes. A 5xx, or
   a response cut short (a client that went away mid-stream), releases the claim
-  instead, so that a retry runs again rather than replaying a failure.
+  instead, so that a retry runs again rather than replaying a failure. An answer holding
+  a secret is stored sealed (``sealing``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workhorse.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
 from workhorse.http.deps import get_container
+from workhorse.http.sealing import is_sealed, seal, unseal
 from workhorse.store.api_keys import ApiKeyRecord
 from workhorse.store.idempotency import (
     Claimed,
@@ -93,6 +96,8 @@ async def claim_idempotency_key(request: Request, api_key: ApiKeyRecord, fields:
         request.state.idempotency_claim = result
         return
     if isinstance(result, StoredResponse):
+        if is_sealed(result.body):
+            result = replace(result, body=unseal(request, result.body))
         container.metrics.idempotent_replays.inc()
         raise Replay(result)
     if isinstance(result, Running):
@@ -154,10 +159,10 @@ class IdempotencyMiddleware:
                 last = not message.get("more_body", False)
                 storable = status < 500 and len(body) <= MAX_STORED_BODY
                 if isinstance(claim, Claimed) and last and storable:
+                    seal_key = scope.get("state", {}).get("replay_seal")
+                    kept = seal(seal_key, bytes(body)) if seal_key else bytes(body)
                     with anyio.CancelScope(shield=True):
-                        await self.store.complete(
-                            claim, StoredResponse(status, headers, bytes(body))
-                        )
+                        await self.store.complete(claim, StoredResponse(status, headers, kept))
                     stored = True
             await send(message)
 

@@ -57,6 +57,10 @@ JOBS = "/v1/fine_tuning/jobs"
 JOB = "/v1/fine_tuning/jobs/{job_id}"
 MODELS = "/v1/models"
 MODEL = "/v1/models/{model_id}"
+PROJECTS = "/v1/admin/projects"
+PROJECT = PROJECTS + "/{project_id}"
+KEYS = "/v1/admin/keys"
+KEY = KEYS + "/{key_id}"
 
 _FILE_READS = {"RetrieveFile": ("get", FILE), "DownloadFile": ("get", FILE + "/content")}
 
@@ -140,7 +144,15 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
             ListVectorStoreFiles=("get", STORE + "/files"),
             SearchVectorStore=("post", STORE + "/search"),
         ),
-        # A store made with files takes them again as a batch.
+        # A store made with files takes them again one by one or as a batch. (A store
+        # generated without files has no first file: schemathesis notes that it could not
+        # resolve the link and walks elsewhere.)
+        Link(
+            "AddVectorStoreFile",
+            ("post", STORE + "/files"),
+            {"store_id": NEW_ID},
+            {"file_id": "$request.body#/file_ids/0"},
+        ),
         Link(
             "CreateFileBatch",
             ("post", STORE + "/file_batches"),
@@ -184,6 +196,25 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
         DeleteFineTunedModel=("delete", MODEL),
     ),
     ("get", MODELS): _each({"model_id": FIRST_ID}, RetrieveModel=("get", MODEL)),
+    ("post", PROJECTS): (
+        *_each(
+            {"project_id": NEW_ID},
+            RetrieveProject=("get", PROJECT),
+            UpdateProject=("post", PROJECT),
+            ArchiveProject=("post", PROJECT + "/archive"),
+        ),
+        Link("CreateApiKeyInProject", ("post", KEYS), request_body={"project_id": NEW_ID}),
+    ),
+    ("post", KEYS): (
+        *_each(
+            {"key_id": NEW_ID},
+            RetrieveApiKey=("get", KEY),
+            UpdateApiKey=("post", KEY),
+            RotateApiKey=("post", KEY + "/rotate"),
+            RevokeApiKey=("delete", KEY),
+        ),
+        *_each({"project_id": "$response.body#/project_id"}, RetrieveKeyProject=("get", PROJECT)),
+    ),
 }
 
 

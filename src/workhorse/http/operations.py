@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from workhorse.container import Container
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,7 @@ class Operation:
     response: type[BaseModel]
     run: Callable[[Container, ApiKeyRecord, Any], Awaitable[BaseModel]]
     """Runs a validated ``request`` for a caller and returns the ``response`` model."""
+    scope: Scope
+    """The scope a key needs to call it (as on its REST route)."""
+    seals_replay: bool = False
+    """Its answer holds a secret: a stored replay is sealed (``http.sealing``)."""

@@ -70,6 +70,16 @@ class _SchemaWriter:
         element = ET.SubElement(self.root, _x("complexType"), name=name)
         self._fields(element, schema, defs)
 
+    def enumeration(self, name: str, schema: dict[str, Any]) -> None:
+        """A named string enum (a pydantic ``StrEnum``) as a restricted simple type."""
+        if name in self.named:
+            return
+        self.named.add(name)
+        simple = ET.SubElement(self.root, _x("simpleType"), name=name)
+        restriction = ET.SubElement(simple, _x("restriction"), base="xsd:string")
+        for value in schema["enum"]:
+            ET.SubElement(restriction, _x("enumeration"), value=str(value))
+
     def _fields(self, parent: ET.Element, schema: dict[str, Any], defs: dict[str, Any]) -> None:
         sequence = ET.SubElement(parent, _x("sequence"))
         required = set(schema.get("required", []))
@@ -98,7 +108,10 @@ class _SchemaWriter:
     def _type_of(self, element: ET.Element, schema: dict[str, Any], defs: dict[str, Any]) -> None:
         if "$ref" in schema:
             name = schema["$ref"].rsplit("/", 1)[-1]
-            self.complex_type(name, defs[name], defs)
+            if "enum" in defs[name]:
+                self.enumeration(name, defs[name])
+            else:
+                self.complex_type(name, defs[name], defs)
             element.set("type", f"tns:{name}")
             return
         kind = schema.get("type")

@@ -1,27 +1,82 @@
-"""API keys: created once, shown once, stored as a SHA-256 hash.
+"""API keys: created once, shown once, stored as a SHA-256 hash; each belongs to a project.
 
 Keys carry 256 random bits, so a fast hash is enough to make the stored form useless
 to a reader of the database, and lets a request be authenticated by one indexed lookup.
+
+A key has scopes (what it may do), optionally a list of models and an expiry. Rotation
+gives the same key id a new secret; the old secret stays valid for a grace period
+chosen at rotation (one previous secret at a time: rotating again ends the grace of
+the one before).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from workhorse.errors import NotFound
-from workhorse.store.tables import ApiKey, Marker
+from workhorse.errors import Conflict, InvalidRequest, NotFound
+from workhorse.store.projects import new_project_row
+from workhorse.store.tables import ApiKey, Marker, Project
 
 KEY_PREFIX = "wh-"
 BOOTSTRAP_MARKER = "bootstrap_api_key"
 MAX_CACHED_KEYS = 10_000
+MAX_GRACE = timedelta(days=30)
+
+KeyStatus = Literal["active", "revoked", "expired"]
+
+
+class Scope(StrEnum):
+    """What a key may do. ``read`` allows every GET; ``admin`` allows everything."""
+
+    CHAT = "chat"
+    """Chat completions, responses, conversations, Anthropic messages."""
+    EMBEDDINGS = "embeddings"
+    FILES = "files"
+    """Files and uploads."""
+    KNOWLEDGE = "knowledge"
+    """Vector stores and their search."""
+    FINE_TUNING = "fine_tuning"
+    """Fine-tuning jobs, and deleting fine-tuned models."""
+    READ = "read"
+    """Every GET of the project's resources."""
+    ADMIN = "admin"
+    """Projects, keys and usage of the whole install; implies every other scope."""
+
+
+PROJECT_SCOPES = frozenset(Scope) - {Scope.ADMIN}
+"""Every scope but ``admin``: what a project key gets when none are given."""
+
+
+def parse_scopes(given: Iterable[str]) -> frozenset[Scope]:
+    """Scopes from their names; 400 naming an unknown one."""
+    scopes: set[Scope] = set()
+    for name in given:
+        try:
+            scopes.add(Scope(name.strip()))
+        except ValueError as exc:
+            known = ", ".join(s.value for s in Scope)
+            raise InvalidRequest(
+                f"unknown scope {name!r}; scopes are: {known}", param="scopes"
+            ) from exc
+    if not scopes:
+        raise InvalidRequest("a key needs at least one scope", param="scopes")
+    return frozenset(scopes)
+
+
+def _scopes_text(scopes: frozenset[Scope]) -> str:
+    return " ".join(sorted(s.value for s in scopes))
 
 
 @dataclass(frozen=True)
@@ -31,12 +86,73 @@ class ApiKeyRecord:
     id: str
     name: str
     prefix: str
+    project_id: str
+    scopes: frozenset[Scope]
+    models: tuple[str, ...] | None
+    """The only models the key may use; None for every model."""
     created_at: datetime
-    revoked_at: datetime | None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    rotated_at: datetime | None = None
+    previous_valid_until: datetime | None = None
+    """The end of the grace period of the secret the last rotation replaced."""
 
     @classmethod
     def from_row(cls, row: ApiKey) -> ApiKeyRecord:
-        return cls(row.id, row.name, row.prefix, row.created_at, row.revoked_at)
+        return cls(
+            id=row.id,
+            name=row.name,
+            prefix=row.prefix,
+            project_id=row.project_id,
+            scopes=frozenset(Scope(s) for s in row.scopes.split()),
+            models=tuple(json.loads(row.models_json)) if row.models_json else None,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            rotated_at=row.rotated_at,
+            previous_valid_until=row.previous_valid_until,
+        )
+
+    @property
+    def is_admin(self) -> bool:
+        return Scope.ADMIN in self.scopes
+
+    def status(self, now: datetime) -> KeyStatus:
+        """``active``, ``revoked`` or ``expired``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    def allows(self, scope: Scope, method: str) -> bool:
+        """Whether an operation needing ``scope`` may run with ``method`` on this key."""
+        if self.is_admin or scope in self.scopes:
+            return True
+        return method in ("GET", "HEAD") and Scope.READ in self.scopes and scope != Scope.ADMIN
+
+    def allows_model(self, model_id: str) -> bool:
+        return self.models is None or model_id in self.models
+
+
+@dataclass(frozen=True)
+class KeyChanges:
+    """An update of a key: fields left None stay as they are."""
+
+    name: str | None = None
+    scopes: frozenset[Scope] | None = None
+    models: tuple[str, ...] | None = None
+    all_models: bool = False
+    """Lift the model list (``models`` None means "unchanged")."""
+    expires_at: datetime | None = None
+    clear_expiry: bool = False
+
+
+@dataclass
+class _Cached:
+    record: ApiKeyRecord
+    at: float
+    valid_until: datetime | None = field(default=None)
 
 
 def hash_key(secret: str) -> str:
@@ -44,56 +160,169 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _new_secret() -> tuple[str, str, str]:
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    return secret, hash_key(secret), secret[:10]
+
+
 class ApiKeyStore:
-    """Create, list, revoke and authenticate API keys."""
+    """Create, list, update, rotate, revoke and authenticate API keys."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], *, cache_ttl_s: float = 0.0
     ) -> None:
         self._sessions = sessions
         self._cache_ttl_s = cache_ttl_s
-        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}
+        self._cache: dict[str, _Cached] = {}
 
     @staticmethod
-    def _new_row(name: str) -> tuple[ApiKey, str]:
-        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    def _new_row(
+        name: str,
+        project_id: str,
+        scopes: frozenset[Scope],
+        models: tuple[str, ...] | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiKey, str]:
+        secret, digest, prefix = _new_secret()
         row = ApiKey(
             id="key_" + secrets.token_hex(12),
             name=name,
-            key_hash=hash_key(secret),
-            prefix=secret[:10],
+            key_hash=digest,
+            prefix=prefix,
             created_at=datetime.now(UTC),
             revoked_at=None,
+            project_id=project_id,
+            scopes=_scopes_text(scopes),
+            models_json=json.dumps(list(models)) if models is not None else None,
+            expires_at=expires_at,
         )
         return row, secret
 
-    async def create(self, name: str) -> tuple[ApiKeyRecord, str]:
-        """A new key; the secret is returned here and never again."""
-        row, secret = self._new_row(name)
+    async def create(
+        self,
+        name: str,
+        project_id: str,
+        scopes: frozenset[Scope] = PROJECT_SCOPES,
+        *,
+        models: tuple[str, ...] | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiKeyRecord, str]:
+        """A new key of an active project; the secret is returned here and never again.
+
+        The install's first key is an admin key whatever was asked (someone must be able
+        to manage the install); ``is_admin`` on the record says so.
+        """
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise InvalidRequest("expires_at is in the past", param="expires_at")
+        try:
+            return await self._create(name, project_id, scopes, models, expires_at, first=True)
+        except IntegrityError:  # another process claimed the first key meanwhile
+            return await self._create(name, project_id, scopes, models, expires_at, first=False)
+
+    async def _create(
+        self,
+        name: str,
+        project_id: str,
+        scopes: frozenset[Scope],
+        models: tuple[str, ...] | None,
+        expires_at: datetime | None,
+        *,
+        first: bool,
+    ) -> tuple[ApiKeyRecord, str]:
         async with self._sessions.begin() as session:
+            project = await session.get(Project, project_id)
+            if project is None:
+                raise NotFound(f"no project with id {project_id!r}", param="project_id")
+            if project.archived_at is not None:
+                raise Conflict(
+                    f"the project {project_id!r} is archived: it takes no new keys",
+                    param="project_id",
+                    code="project_archived",
+                )
+            first = first and await session.get(Marker, BOOTSTRAP_MARKER) is None
+            row, secret = self._new_row(
+                name, project_id, frozenset(Scope) if first else scopes, models, expires_at
+            )
+            if first:
+                session.add(Marker(name=BOOTSTRAP_MARKER, value=row.id, created_at=row.created_at))
+                await session.flush()
             session.add(row)
         return ApiKeyRecord.from_row(row), secret
 
     async def bootstrap(self, name: str = "initial") -> tuple[ApiKeyRecord, str] | None:
-        """Create the first key if no key was ever created; atomic across processes."""
+        """The install's first key, an admin key of a first project; once across processes."""
         async with self._sessions() as session:
-            if (await session.execute(select(ApiKey.id).limit(1))).first() is not None:
+            if await session.get(Marker, BOOTSTRAP_MARKER) is not None:
                 return None
-        row, secret = self._new_row(name)
+        project = new_project_row("Default project")
+        row, secret = self._new_row(name, project.id, frozenset(Scope))
         try:
             async with self._sessions.begin() as session:
                 session.add(Marker(name=BOOTSTRAP_MARKER, value=row.id, created_at=row.created_at))
+                await session.flush()
+                session.add(project)
                 await session.flush()
                 session.add(row)
         except IntegrityError:
             return None  # another process created it first
         return ApiKeyRecord.from_row(row), secret
 
-    async def all(self) -> list[ApiKeyRecord]:
-        """Every key, oldest first, revoked ones included."""
+    async def all(self, project_id: str | None = None) -> list[ApiKeyRecord]:
+        """Every key (of one project, if given), oldest first, revoked ones included."""
+        query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+        if project_id is not None:
+            query = query.where(ApiKey.project_id == project_id)
         async with self._sessions() as session:
-            rows = await session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id))
-            return [ApiKeyRecord.from_row(row) for row in rows]
+            return [ApiKeyRecord.from_row(row) for row in await session.scalars(query)]
+
+    async def get(self, key_id: str) -> ApiKeyRecord:
+        async with self._sessions() as session:
+            row = await session.get(ApiKey, key_id)
+        if row is None:
+            raise NotFound(f"no API key with id {key_id!r}", param="key_id")
+        return ApiKeyRecord.from_row(row)
+
+    async def update(self, key_id: str, changes: KeyChanges) -> ApiKeyRecord:
+        """Change a key's name, scopes, models or expiry; it keeps its secret."""
+        async with self._sessions.begin() as session:
+            row = await self._active_row(session, key_id)
+            if changes.name is not None:
+                row.name = changes.name
+            if changes.scopes is not None:
+                if Scope.ADMIN not in changes.scopes:
+                    await self._keep_an_admin(session, row, "remove the admin scope of")
+                row.scopes = _scopes_text(changes.scopes)
+            if changes.all_models:
+                row.models_json = None
+            elif changes.models is not None:
+                row.models_json = json.dumps(list(changes.models))
+            if changes.clear_expiry:
+                row.expires_at = None
+            elif changes.expires_at is not None:
+                row.expires_at = changes.expires_at
+            record = ApiKeyRecord.from_row(row)
+        self.forget({key_id})
+        return record
+
+    async def rotate(self, key_id: str, grace_s: int) -> tuple[ApiKeyRecord, str]:
+        """A new secret for the key; the current one stays valid for ``grace_s`` seconds."""
+        if not 0 <= grace_s <= MAX_GRACE.total_seconds():
+            raise InvalidRequest(
+                f"the grace period is 0 to {int(MAX_GRACE.total_seconds())} seconds",
+                param="grace_period_seconds",
+            )
+        secret, digest, prefix = _new_secret()
+        now = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            row = await self._active_row(session, key_id)
+            row.previous_key_hash = row.key_hash if grace_s > 0 else None
+            row.previous_valid_until = now + timedelta(seconds=grace_s) if grace_s > 0 else None
+            row.key_hash = digest
+            row.prefix = prefix
+            row.rotated_at = now
+            record = ApiKeyRecord.from_row(row)
+        self.forget({key_id})
+        return record, secret
 
     async def revoke(self, id_or_name: str) -> list[ApiKeyRecord]:
         """Revoke the key with this id, or every active key with this name."""
@@ -110,36 +339,126 @@ class ApiKeyStore:
             if not rows:
                 raise NotFound(f"no active API key with id or name {id_or_name!r}")
             for row in rows:
+                await self._keep_an_admin(session, row, "revoke", leaving={r.id for r in rows})
+            for row in rows:
                 row.revoked_at = now
             revoked = [ApiKeyRecord.from_row(row) for row in rows]
-        ids = {record.id for record in revoked}
-        self._cache = {h: hit for h, hit in self._cache.items() if hit[0].id not in ids}
+        self.forget({record.id for record in revoked})
         return revoked
 
-    async def authenticate(self, secret: str) -> ApiKeyRecord | None:
-        """The active key matching ``secret``, or None.
+    async def revoke_id(self, key_id: str) -> ApiKeyRecord:
+        """Revoke the key with this id (idempotent: a revoked key stays revoked)."""
+        async with self._sessions.begin() as session:
+            row = await session.get(ApiKey, key_id)
+            if row is None:
+                raise NotFound(f"no API key with id {key_id!r}", param="key_id")
+            if row.revoked_at is None:
+                await self._keep_an_admin(session, row, "revoke")
+                row.revoked_at = datetime.now(UTC)
+            record = ApiKeyRecord.from_row(row)
+        self.forget({key_id})
+        return record
 
-        A key found active is trusted for ``cache_ttl_s`` without asking the database
-        again: a revocation made elsewhere takes effect within that time. Unknown keys
-        are never cached.
+    async def revoke_project(self, session: AsyncSession, project_id: str) -> set[str]:
+        """Revoke every key of a project, in the caller's transaction (archiving)."""
+        rows = list(
+            await session.scalars(
+                select(ApiKey).where(ApiKey.project_id == project_id, ApiKey.revoked_at.is_(None))
+            )
+        )
+        ids = {row.id for row in rows}
+        for row in rows:
+            await self._keep_an_admin(session, row, "archive the project of", leaving=ids)
+        now = datetime.now(UTC)
+        for row in rows:
+            row.revoked_at = now
+        return ids
+
+    def forget(self, ids: set[str]) -> None:
+        self._cache = {h: hit for h, hit in self._cache.items() if hit.record.id not in ids}
+
+    @staticmethod
+    async def _active_row(session: AsyncSession, key_id: str) -> ApiKey:
+        row = await session.get(ApiKey, key_id)
+        if row is None:
+            raise NotFound(f"no API key with id {key_id!r}", param="key_id")
+        if row.revoked_at is not None:
+            raise Conflict(f"the API key {key_id!r} is revoked", code="key_revoked")
+        return row
+
+    @staticmethod
+    async def _keep_an_admin(
+        session: AsyncSession, row: ApiKey, action: str, leaving: set[str] | None = None
+    ) -> None:
+        """409 when ``row`` is an admin key and no other usable admin key would remain."""
+        if "admin" not in row.scopes.split():
+            return
+        now = datetime.now(UTC)
+        gone = leaving or {row.id}
+        others = await session.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .join(Project, Project.id == ApiKey.project_id)
+            .where(
+                ApiKey.id.not_in(gone),
+                ApiKey.revoked_at.is_(None),
+                ApiKey.scopes.like("%admin%"),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+                Project.archived_at.is_(None),
+            )
+        )
+        if not others:
+            raise Conflict(
+                f"cannot {action} the last admin key {row.id!r}: create another admin key first",
+                code="last_admin_key",
+            )
+
+    async def authenticate(self, secret: str) -> ApiKeyRecord | None:
+        """The usable key matching ``secret``, or None.
+
+        Usable: not revoked, not expired, its project not archived, and the secret either
+        the current one or the one a rotation replaced, within its grace period. A key
+        found usable is trusted for ``cache_ttl_s`` without asking the database again
+        (never past its expiry or grace): a revocation made elsewhere takes effect within
+        that time. Unknown keys are never cached.
         """
         if not secret.startswith(KEY_PREFIX) or len(secret) > 256:
             return None
         digest = hash_key(secret)
         now = time.monotonic()
+        wall = datetime.now(UTC)
         hit = self._cache.get(digest)
-        if hit is not None and now - hit[1] < self._cache_ttl_s:
-            return hit[0]
-        table = ApiKey.__table__
-        query = select(table).where(table.c.key_hash == digest, table.c.revoked_at.is_(None))
+        if (
+            hit is not None
+            and now - hit.at < self._cache_ttl_s
+            and (hit.valid_until is None or wall < hit.valid_until)
+        ):
+            return hit.record
+        query = (
+            select(ApiKey)
+            .join(Project, Project.id == ApiKey.project_id)
+            .where(
+                or_(
+                    ApiKey.key_hash == digest,
+                    and_(ApiKey.previous_key_hash == digest, ApiKey.previous_valid_until > wall),
+                ),
+                ApiKey.revoked_at.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > wall),
+                Project.archived_at.is_(None),
+            )
+        )
         async with self._sessions() as session:
-            row = (await session.execute(query)).first()
-        if row is None:
+            row = (await session.scalars(query)).first()
+            record = ApiKeyRecord.from_row(row) if row is not None else None
+            by_previous = row is not None and row.key_hash != digest
+        if record is None:
             self._cache.pop(digest, None)
             return None
-        record = ApiKeyRecord(row.id, row.name, row.prefix, row.created_at, row.revoked_at)
         if self._cache_ttl_s > 0:
+            ends = [t for t in (record.expires_at,) if t is not None]
+            if by_previous and record.previous_valid_until is not None:
+                ends.append(record.previous_valid_until)
             if len(self._cache) >= MAX_CACHED_KEYS:
                 self._cache.clear()
-            self._cache[digest] = (record, now)
+            self._cache[digest] = _Cached(record, now, min(ends) if ends else None)
         return record

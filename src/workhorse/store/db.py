@@ -140,8 +140,8 @@ def open_database(url: str) -> Database:
     )
 
 
-def migrate(url: str) -> None:
-    """Apply every Alembic migration up to head (safe to run from several processes)."""
+def migrate(url: str, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to ``revision`` (safe to run from several processes)."""
     target = sync_url(url)
     if target.get_backend_name() == "sqlite" and target.database:
         Path(target.database).parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ def migrate(url: str) -> None:
         "script_location", str(resources.files("workhorse.store") / "migrations")
     )
     config.attributes["url"] = target
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
     if target.get_backend_name() == "sqlite" and target.database:
         with closing(sqlite3.connect(target.database, timeout=10)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")

@@ -56,8 +56,23 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class Project(Base):
+    """A project: owns resources; its keys see them, other projects' keys do not."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class ApiKey(Base):
-    """An API key; only its SHA-256 hash is stored."""
+    """An API key of a project; only SHA-256 hashes of its secrets are stored.
+
+    ``previous_key_hash`` is the secret a rotation replaced, valid until
+    ``previous_valid_until`` (the grace period chosen at rotation).
+    """
 
     __tablename__ = "api_keys"
 
@@ -67,6 +82,13 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    scopes: Mapped[str] = mapped_column(String(256))
+    models_json: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    previous_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Marker(Base):

@@ -11,14 +11,14 @@ from workhorse.api.chat import service
 from workhorse.api.chat.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest
-from workhorse.http.auth import ApiKeyDep
+from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEResponse, event_schema
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], dependencies=[RequireScope(Scope.CHAT)])
 
 
 def _not_streamable(stream: bool) -> None:
@@ -30,7 +30,7 @@ async def _create_whole(
     container: Container, caller: ApiKeyRecord, body: ChatCompletionRequest
 ) -> ChatCompletion:
     _not_streamable(body.stream)
-    return await service.complete(container, caller.id, body)
+    return await service.complete(container, caller.project_id, body)
 
 
 CREATE_CHAT_COMPLETION = Operation(
@@ -39,6 +39,7 @@ CREATE_CHAT_COMPLETION = Operation(
     request=ChatCompletionRequest,
     response=ChatCompletion,
     run=_create_whole,
+    scope=Scope.CHAT,
 )
 
 # Usage, its only nested model, is in the document already through ChatCompletion.
@@ -71,9 +72,9 @@ async def create_chat_completion(
 ) -> Response:
     """Answer a conversation, whole or streamed."""
     if body.stream:
-        events, generation = await service.start_stream(container, api_key.id, body)
+        events, generation = await service.start_stream(container, api_key.project_id, body)
         return SSEResponse(events, close=generation.aclose)
-    completion = await service.complete(container, api_key.id, body)
+    completion = await service.complete(container, api_key.project_id, body)
     # An extension field only when it was asked for: otherwise the object is OpenAI's.
     unused = {"file_search_results"} if completion.file_search_results is None else None
     return JSONResponse(completion.model_dump(mode="json", exclude=unused))

@@ -19,19 +19,19 @@ from workhorse.api.conversations.schemas import (
     ItemsCreateRequest,
 )
 from workhorse.container import Container
-from workhorse.http.auth import ApiKeyDep
+from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter(tags=["conversations"], dependencies=[RequireScope(Scope.CHAT)])
 
 
 async def _create(
     container: Container, caller: ApiKeyRecord, body: ConversationCreateRequest
 ) -> ConversationSoapObject:
-    return ConversationSoapObject.of(await service.create(container, caller.id, body))
+    return ConversationSoapObject.of(await service.create(container, caller.project_id, body))
 
 
 CREATE_CONVERSATION = Operation(
@@ -40,6 +40,7 @@ CREATE_CONVERSATION = Operation(
     request=ConversationCreateRequest,
     response=ConversationSoapObject,
     run=_create,
+    scope=Scope.CHAT,
 )
 
 
@@ -54,7 +55,7 @@ async def create_conversation(
     container: ContainerDep,
 ) -> ConversationObject:
     """Create a conversation, optionally with up to 20 items."""
-    return await service.create(container, api_key.id, body)
+    return await service.create(container, api_key.project_id, body)
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationObject)
@@ -62,7 +63,7 @@ async def retrieve_conversation(
     conversation_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> ConversationObject:
     """One conversation."""
-    return await service.get(container, api_key.id, conversation_id)
+    return await service.get(container, api_key.project_id, conversation_id)
 
 
 @router.post(
@@ -77,7 +78,7 @@ async def update_conversation(
     container: ContainerDep,
 ) -> ConversationObject:
     """Replace a conversation's metadata."""
-    return await service.update(container, api_key.id, conversation_id, body.metadata)
+    return await service.update(container, api_key.project_id, conversation_id, body.metadata)
 
 
 @router.delete("/conversations/{conversation_id}", response_model=ConversationDeleted)
@@ -85,7 +86,7 @@ async def delete_conversation(
     conversation_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> ConversationDeleted:
     """Delete a conversation and its items."""
-    await service.delete(container, api_key.id, conversation_id)
+    await service.delete(container, api_key.project_id, conversation_id)
     return ConversationDeleted(id=conversation_id)
 
 
@@ -101,7 +102,7 @@ async def create_items(
     container: ContainerDep,
 ) -> ConversationItemList:
     """Append up to 20 items to a conversation."""
-    return await service.add_items(container, api_key.id, conversation_id, body.items)
+    return await service.add_items(container, api_key.project_id, conversation_id, body.items)
 
 
 @router.get("/conversations/{conversation_id}/items", response_model=ConversationItemList)
@@ -112,7 +113,7 @@ async def list_items(
     container: ContainerDep,
 ) -> ConversationItemList:
     """A page of a conversation's items, newest first by default."""
-    return await service.list_items(container, api_key.id, conversation_id, query)
+    return await service.list_items(container, api_key.project_id, conversation_id, query)
 
 
 @router.get("/conversations/{conversation_id}/items/{item_id}", response_model=StoredItem)
@@ -120,7 +121,7 @@ async def retrieve_item(
     conversation_id: str, item_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> StoredItem:
     """One item of a conversation."""
-    return await service.get_item(container, api_key.id, conversation_id, item_id)
+    return await service.get_item(container, api_key.project_id, conversation_id, item_id)
 
 
 @router.delete(
@@ -130,4 +131,4 @@ async def delete_item(
     conversation_id: str, item_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> ConversationObject:
     """Delete one item; answers with the conversation."""
-    return await service.delete_item(container, api_key.id, conversation_id, item_id)
+    return await service.delete_item(container, api_key.project_id, conversation_id, item_id)

@@ -10,12 +10,13 @@ from workhorse.api.embeddings import service
 from workhorse.api.embeddings.schemas import EmbeddingList, EmbeddingRequest
 from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter
+from workhorse.http.auth import RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ModelsDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
-router = APIRouter(tags=["embeddings"])
+router = APIRouter(tags=["embeddings"], dependencies=[RequireScope(Scope.EMBEDDINGS)])
 
 
 async def _create_floats(
@@ -35,6 +36,7 @@ CREATE_EMBEDDINGS = Operation(
     request=EmbeddingRequest,
     response=EmbeddingList,
     run=_create_floats,
+    scope=Scope.EMBEDDINGS,
 )
 
 

@@ -17,20 +17,20 @@ from workhorse.api.files.schemas import (
     FileObject,
 )
 from workhorse.container import Container
-from workhorse.http.auth import ApiKeyDep
+from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
-router = APIRouter(tags=["files"])
+router = APIRouter(tags=["files"], dependencies=[RequireScope(Scope.FILES)])
 
 
 async def _create_inline(
     container: Container, caller: ApiKeyRecord, body: FileCreateInline
 ) -> FileObject:
     return await service.create_inline(
-        container, caller.id, body.filename, body.content, body.purpose
+        container, caller.project_id, body.filename, body.content, body.purpose
     )
 
 
@@ -40,6 +40,7 @@ CREATE_FILE = Operation(
     request=FileCreateInline,
     response=FileObject,
     run=_create_inline,
+    scope=Scope.FILES,
 )
 # Far above the JSON cap: the multipart reader streams files to disk as they arrive.
 UPLOAD_LIMIT = 8 * 1024**3
@@ -54,7 +55,7 @@ async def create_file(
     container: ContainerDep,
 ) -> FileObject:
     """Upload a file (multipart/form-data with a ``file`` part and ``purpose``)."""
-    return await service.create(container, api_key.id, body)
+    return await service.create(container, api_key.project_id, body)
 
 
 @router.get("/files", response_model=FileList)
@@ -62,13 +63,13 @@ async def list_files(
     query: Annotated[FileListQuery, Query()], api_key: ApiKeyDep, container: ContainerDep
 ) -> FileList:
     """The caller's files, newest first by default."""
-    return await service.list_files(container, api_key.id, query)
+    return await service.list_files(container, api_key.project_id, query)
 
 
 @router.get("/files/{file_id}", response_model=FileObject)
 async def retrieve_file(file_id: str, api_key: ApiKeyDep, container: ContainerDep) -> FileObject:
     """One file's metadata."""
-    return service.to_object(await service.get(container, api_key.id, file_id))
+    return service.to_object(await service.get(container, api_key.project_id, file_id))
 
 
 @router.get(
@@ -85,7 +86,7 @@ async def retrieve_file(file_id: str, api_key: ApiKeyDep, container: ContainerDe
 )
 async def file_content(file_id: str, api_key: ApiKeyDep, container: ContainerDep) -> FileResponse:
     """The file's bytes."""
-    record = await service.get(container, api_key.id, file_id)
+    record = await service.get(container, api_key.project_id, file_id)
     return FileResponse(
         container.blobs.path(record.sha256),
         media_type="application/octet-stream",
@@ -96,5 +97,5 @@ async def file_content(file_id: str, api_key: ApiKeyDep, container: ContainerDep
 @router.delete("/files/{file_id}", response_model=FileDeleted)
 async def delete_file(file_id: str, api_key: ApiKeyDep, container: ContainerDep) -> FileDeleted:
     """Delete a file."""
-    await service.delete(container, api_key.id, file_id)
+    await service.delete(container, api_key.project_id, file_id)
     return FileDeleted(id=file_id)

@@ -17,13 +17,13 @@ from workhorse.api.fine_tuning.schemas import (
 )
 from workhorse.api.shared import Cursor
 from workhorse.container import Container
-from workhorse.http.auth import ApiKeyDep
+from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
-router = APIRouter(tags=["fine-tuning"])
+router = APIRouter(tags=["fine-tuning"], dependencies=[RequireScope(Scope.FINE_TUNING)])
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 
@@ -31,7 +31,7 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 async def _create(
     container: Container, caller: ApiKeyRecord, body: FineTuningJobCreateRequest
 ) -> FineTuningJobObject:
-    return await service.create(container, caller.id, body)
+    return await service.create(container, caller.project_id, body)
 
 
 CREATE_FINE_TUNING_JOB = Operation(
@@ -40,6 +40,7 @@ CREATE_FINE_TUNING_JOB = Operation(
     request=FineTuningJobCreateRequest,
     response=FineTuningJobObject,
     run=_create,
+    scope=Scope.FINE_TUNING,
 )
 
 
@@ -54,7 +55,7 @@ async def create_job(
     container: ContainerDep,
 ) -> FineTuningJobObject:
     """Queue a LoRA fine-tuning job of a local model on a ``fine-tune`` JSONL file."""
-    return await service.create(container, api_key.id, body)
+    return await service.create(container, api_key.project_id, body)
 
 
 @router.get("/fine_tuning/jobs", response_model=FineTuningJobList)
@@ -72,7 +73,7 @@ async def list_jobs(
         if key.startswith("metadata[") and key.endswith("]")
     }
     return await service.list_jobs(
-        container, api_key.id, after=after, limit=limit, metadata=metadata or None
+        container, api_key.project_id, after=after, limit=limit, metadata=metadata or None
     )
 
 
@@ -81,7 +82,7 @@ async def retrieve_job(
     job_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> FineTuningJobObject:
     """A job as it stands."""
-    return await service.retrieve(container, api_key.id, job_id)
+    return await service.retrieve(container, api_key.project_id, job_id)
 
 
 @router.get("/fine_tuning/jobs/{job_id}/events", response_model=FineTuningJobEventList)
@@ -93,7 +94,7 @@ async def list_events(
     limit: Limit = 20,
 ) -> FineTuningJobEventList:
     """The job's events, newest first, with each step's metrics."""
-    return await service.events(container, api_key.id, job_id, after=after, limit=limit)
+    return await service.events(container, api_key.project_id, job_id, after=after, limit=limit)
 
 
 @router.get("/fine_tuning/jobs/{job_id}/checkpoints", response_model=FineTuningJobCheckpointList)
@@ -105,7 +106,9 @@ async def list_checkpoints(
     limit: Limit = 10,
 ) -> FineTuningJobCheckpointList:
     """The job's checkpoints, one per epoch, newest first."""
-    return await service.checkpoints(container, api_key.id, job_id, after=after, limit=limit)
+    return await service.checkpoints(
+        container, api_key.project_id, job_id, after=after, limit=limit
+    )
 
 
 @router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=FineTuningJobObject)
@@ -113,7 +116,7 @@ async def cancel_job(
     job_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> FineTuningJobObject:
     """Cancel the job; a running one stops within about a second."""
-    return await service.cancel(container, api_key.id, job_id)
+    return await service.cancel(container, api_key.project_id, job_id)
 
 
 @router.post("/fine_tuning/jobs/{job_id}/pause", response_model=FineTuningJobObject)
@@ -121,7 +124,7 @@ async def pause_job(
     job_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> FineTuningJobObject:
     """Pause the job; it saves where it stands and can be resumed."""
-    return await service.pause(container, api_key.id, job_id)
+    return await service.pause(container, api_key.project_id, job_id)
 
 
 @router.post("/fine_tuning/jobs/{job_id}/resume", response_model=FineTuningJobObject)
@@ -129,4 +132,4 @@ async def resume_job(
     job_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> FineTuningJobObject:
     """Resume a paused job from where it was paused."""
-    return await service.resume(container, api_key.id, job_id)
+    return await service.resume(container, api_key.project_id, job_id)

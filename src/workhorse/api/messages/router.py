@@ -21,11 +21,12 @@ from workhorse.api.messages.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest
+from workhorse.http.auth import RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEResponse, event_schema
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
 
 def check_anthropic_version(
@@ -47,7 +48,10 @@ def check_anthropic_version(
         )
 
 
-router = APIRouter(tags=["messages"], dependencies=[Depends(check_anthropic_version)])
+router = APIRouter(
+    tags=["messages"],
+    dependencies=[Depends(check_anthropic_version), RequireScope(Scope.CHAT)],
+)
 
 
 async def _create_whole(
@@ -64,6 +68,7 @@ CREATE_MESSAGE = Operation(
     request=MessageCreateRequest,
     response=Message,
     run=_create_whole,
+    scope=Scope.CHAT,
 )
 
 _EVENT_SCHEMA = MessageStreamEvent.model_json_schema()

@@ -21,15 +21,15 @@ from workhorse.api.responses.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest
-from workhorse.http.auth import ApiKeyDep
+from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEEvent, SSEResponse, event_schema
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 from workhorse.store.responses import Json, dumps
 
-router = APIRouter(tags=["responses"])
+router = APIRouter(tags=["responses"], dependencies=[RequireScope(Scope.CHAT)])
 
 _STREAM: dict[int | str, dict[str, Any]] = {
     200: {
@@ -44,7 +44,7 @@ async def _create_whole(
 ) -> ResponseSummary:
     if body.stream:
         raise InvalidRequest("stream is not available over SOAP", param="stream")
-    created = await service.create(container, caller.id, body)
+    created = await service.create(container, caller.project_id, body)
     assert created.response is not None
     return ResponseSummary.of(created.response)
 
@@ -55,6 +55,7 @@ CREATE_RESPONSE = Operation(
     request=ResponseCreateRequest,
     response=ResponseSummary,
     run=_create_whole,
+    scope=Scope.CHAT,
 )
 
 
@@ -78,7 +79,7 @@ async def create_response(
     container: ContainerDep,
 ) -> Response:
     """Generate a response: whole, streamed, or in the background."""
-    created = await service.create(container, api_key.id, body)
+    created = await service.create(container, api_key.project_id, body)
     if created.events is not None:
         return SSEResponse(_sse(created.events), close=created.on_disconnect)
     return JSONResponse(created.response)
@@ -95,7 +96,7 @@ async def retrieve_response(
     """The response; with ``stream=true``, its events after ``starting_after`` (or
     ``Last-Event-ID``), live until it ends."""
     if not query.stream:
-        return JSONResponse(await service.retrieve(container, api_key.id, response_id))
+        return JSONResponse(await service.retrieve(container, api_key.project_id, response_id))
     after = query.starting_after
     # An empty Last-Event-ID (an event stream that had seen no id yet) means the start.
     if after is None and last_event_id:
@@ -103,7 +104,7 @@ async def retrieve_response(
             raise InvalidRequest("Last-Event-ID must be a sequence number", param="Last-Event-ID")
         after = int(last_event_id)
     events = await service.stream(
-        container, api_key.id, response_id, -1 if after is None else after
+        container, api_key.project_id, response_id, -1 if after is None else after
     )
     return SSEResponse(_sse(events))
 
@@ -113,7 +114,7 @@ async def cancel_response(
     response_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> Response:
     """Cancel a background response; answers once it has stopped."""
-    return JSONResponse(await service.cancel(container, api_key.id, response_id))
+    return JSONResponse(await service.cancel(container, api_key.project_id, response_id))
 
 
 @router.delete("/responses/{response_id}", response_model=ResponseDeleted)
@@ -121,7 +122,7 @@ async def delete_response(
     response_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> ResponseDeleted:
     """Delete a response and its events."""
-    await service.delete(container, api_key.id, response_id)
+    await service.delete(container, api_key.project_id, response_id)
     return ResponseDeleted(id=response_id)
 
 
@@ -133,4 +134,4 @@ async def list_input_items(
     container: ContainerDep,
 ) -> InputItemList:
     """The items the response was given, newest first by default."""
-    return await service.input_items(container, api_key.id, response_id, query)
+    return await service.input_items(container, api_key.project_id, response_id, query)

@@ -7,12 +7,13 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from workhorse.errors import NotFound, UnsupportedMediaType, WorkhorseError
-from workhorse.http.auth import ApiKeyDep
+from workhorse.http.auth import ApiKeyDep, check_body_model, check_scope
 from workhorse.http.bodies import read_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.errors import validation_error
 from workhorse.http.idempotency import claim_idempotency_key
 from workhorse.http.operations import Operation
+from workhorse.http.sealing import seal_replay
 from workhorse.http.soap import (
     fault_response,
     is_soap_media,
@@ -56,11 +57,15 @@ def soap_router(operations: list[Operation]) -> APIRouter:
                     f"no SOAP operation {soap_call.operation!r}; see GET /soap?wsdl",
                     code="unknown_operation",
                 )
+            check_scope(api_key, operation.scope, "POST")
+            if operation.seals_replay:
+                seal_replay(request)
             fields = to_value(soap_call.body)
             try:
                 body = operation.request.model_validate(fields if isinstance(fields, dict) else {})
             except ValidationError as exc:
                 raise validation_error(exc.errors()) from exc
+            await check_body_model(container, api_key, body)
             await claim_idempotency_key(
                 request, api_key, {"operation": operation.name, **body.model_dump(mode="json")}
             )

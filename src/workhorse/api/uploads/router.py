@@ -16,13 +16,13 @@ from workhorse.api.uploads.schemas import (
     UploadPartRequest,
 )
 from workhorse.container import Container
-from workhorse.http.auth import ApiKeyDep
+from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(tags=["uploads"], dependencies=[RequireScope(Scope.FILES)])
 
 # A part streams to disk; the body may carry it plus the multipart framing.
 PART_BODY_LIMIT = MAX_PART_BYTES + 1024 * 1024
@@ -31,7 +31,7 @@ PART_BODY_LIMIT = MAX_PART_BYTES + 1024 * 1024
 async def _create(
     container: Container, caller: ApiKeyRecord, body: UploadCreateRequest
 ) -> UploadObject:
-    return await service.create(container, caller.id, body)
+    return await service.create(container, caller.project_id, body)
 
 
 CREATE_UPLOAD = Operation(
@@ -40,6 +40,7 @@ CREATE_UPLOAD = Operation(
     request=UploadCreateRequest,
     response=UploadObject,
     run=_create,
+    scope=Scope.FILES,
 )
 
 
@@ -52,7 +53,7 @@ async def create_upload(
     container: ContainerDep,
 ) -> UploadObject:
     """Start an upload of ``bytes`` bytes; it takes parts until it expires."""
-    return await service.create(container, api_key.id, body)
+    return await service.create(container, api_key.project_id, body)
 
 
 @router.post(
@@ -69,7 +70,7 @@ async def add_upload_part(
     container: ContainerDep,
 ) -> UploadPartObject:
     """Add a part (multipart/form-data with a ``data`` file part, at most 64 MiB)."""
-    return await service.add_part(container, api_key.id, upload_id, body.data)
+    return await service.add_part(container, api_key.project_id, upload_id, body.data)
 
 
 @router.post(
@@ -84,7 +85,7 @@ async def complete_upload(
     container: ContainerDep,
 ) -> UploadObject:
     """Assemble the listed parts, in that order, into a File."""
-    return await service.complete(container, api_key.id, upload_id, body)
+    return await service.complete(container, api_key.project_id, upload_id, body)
 
 
 @router.post("/uploads/{upload_id}/cancel", response_model=UploadObject)
@@ -92,7 +93,7 @@ async def cancel_upload(
     upload_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> UploadObject:
     """Cancel a pending upload; its parts are deleted."""
-    return await service.cancel(container, api_key.id, upload_id)
+    return await service.cancel(container, api_key.project_id, upload_id)
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadObject)
@@ -100,4 +101,4 @@ async def retrieve_upload(
     upload_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> UploadObject:
     """The upload as it stands (not in OpenAI's API; for convenience)."""
-    return await service.get(container, api_key.id, upload_id)
+    return await service.get(container, api_key.project_id, upload_id)

@@ -26,19 +26,19 @@ from workhorse.api.vector_stores.schemas import (
     VectorStoreUpdateRequest,
 )
 from workhorse.container import Container
-from workhorse.http.auth import ApiKeyDep
+from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord
+from workhorse.store.api_keys import ApiKeyRecord, Scope
 
-router = APIRouter(tags=["vector stores"])
+router = APIRouter(tags=["vector stores"], dependencies=[RequireScope(Scope.KNOWLEDGE)])
 
 
 async def _create(
     container: Container, caller: ApiKeyRecord, body: VectorStoreCreateRequest
 ) -> VectorStoreObject:
-    return await service.create(container, caller.id, body)
+    return await service.create(container, caller.project_id, body)
 
 
 CREATE_VECTOR_STORE = Operation(
@@ -47,6 +47,7 @@ CREATE_VECTOR_STORE = Operation(
     request=VectorStoreCreateRequest,
     response=VectorStoreObject,
     run=_create,
+    scope=Scope.KNOWLEDGE,
 )
 
 
@@ -61,7 +62,7 @@ async def create_vector_store(
     container: ContainerDep,
 ) -> VectorStoreObject:
     """Create a vector store; its files are queued for ingestion."""
-    return await service.create(container, api_key.id, body)
+    return await service.create(container, api_key.project_id, body)
 
 
 @router.get("/vector_stores", response_model=VectorStoreList)
@@ -69,7 +70,7 @@ async def list_vector_stores(
     query: Annotated[ListQuery, Query()], api_key: ApiKeyDep, container: ContainerDep
 ) -> VectorStoreList:
     """The caller's vector stores, newest first by default."""
-    return await service.list_stores(container, api_key.id, query)
+    return await service.list_stores(container, api_key.project_id, query)
 
 
 @router.get("/vector_stores/{store_id}", response_model=VectorStoreObject)
@@ -77,7 +78,7 @@ async def retrieve_vector_store(
     store_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> VectorStoreObject:
     """A vector store with its file counts."""
-    return await service.retrieve(container, api_key.id, store_id)
+    return await service.retrieve(container, api_key.project_id, store_id)
 
 
 @router.post(
@@ -92,7 +93,7 @@ async def update_vector_store(
     container: ContainerDep,
 ) -> VectorStoreObject:
     """Rename a vector store, change its metadata or expiry."""
-    return await service.update(container, api_key.id, store_id, body)
+    return await service.update(container, api_key.project_id, store_id, body)
 
 
 @router.delete("/vector_stores/{store_id}", response_model=VectorStoreDeleted)
@@ -100,7 +101,7 @@ async def delete_vector_store(
     store_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> VectorStoreDeleted:
     """Delete a vector store and its chunks (the files stay)."""
-    await service.delete(container, api_key.id, store_id)
+    await service.delete(container, api_key.project_id, store_id)
     return VectorStoreDeleted(id=store_id)
 
 
@@ -116,7 +117,7 @@ async def add_file(
     container: ContainerDep,
 ) -> VectorStoreFileObject:
     """Add a file to a vector store; answers at once, status ``in_progress``."""
-    return await service.add_file(container, api_key.id, store_id, body)
+    return await service.add_file(container, api_key.project_id, store_id, body)
 
 
 @router.get("/vector_stores/{store_id}/files", response_model=VectorStoreFileList)
@@ -127,7 +128,7 @@ async def list_files(
     container: ContainerDep,
 ) -> VectorStoreFileList:
     """The store's files; ``filter`` by status."""
-    return await service.list_files(container, api_key.id, store_id, query)
+    return await service.list_files(container, api_key.project_id, store_id, query)
 
 
 @router.get("/vector_stores/{store_id}/files/{file_id}", response_model=VectorStoreFileObject)
@@ -135,7 +136,7 @@ async def get_file(
     store_id: str, file_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> VectorStoreFileObject:
     """A file of the store: status, and ``last_error`` saying why when it failed."""
-    return await service.get_file(container, api_key.id, store_id, file_id)
+    return await service.get_file(container, api_key.project_id, store_id, file_id)
 
 
 @router.post(
@@ -152,7 +153,7 @@ async def update_file(
 ) -> VectorStoreFileObject:
     """Replace a file's attributes."""
     return await service.set_attributes(
-        container, api_key.id, store_id, file_id, body.attributes or {}
+        container, api_key.project_id, store_id, file_id, body.attributes or {}
     )
 
 
@@ -161,7 +162,7 @@ async def remove_file(
     store_id: str, file_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> VectorStoreFileDeleted:
     """Take a file out of the store (the file itself stays)."""
-    await service.remove_file(container, api_key.id, store_id, file_id)
+    await service.remove_file(container, api_key.project_id, store_id, file_id)
     return VectorStoreFileDeleted(id=file_id)
 
 
@@ -177,7 +178,7 @@ async def create_file_batch(
     container: ContainerDep,
 ) -> FileBatchObject:
     """Add files together, to follow and cancel as one."""
-    return await service.create_batch(container, api_key.id, store_id, body)
+    return await service.create_batch(container, api_key.project_id, store_id, body)
 
 
 @router.get("/vector_stores/{store_id}/file_batches/{batch_id}", response_model=FileBatchObject)
@@ -185,7 +186,7 @@ async def get_file_batch(
     store_id: str, batch_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> FileBatchObject:
     """A batch and its file counts."""
-    return await service.get_batch(container, api_key.id, store_id, batch_id)
+    return await service.get_batch(container, api_key.project_id, store_id, batch_id)
 
 
 @router.post(
@@ -195,7 +196,7 @@ async def cancel_file_batch(
     store_id: str, batch_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> FileBatchObject:
     """Cancel the batch's files not done yet."""
-    return await service.cancel_batch(container, api_key.id, store_id, batch_id)
+    return await service.cancel_batch(container, api_key.project_id, store_id, batch_id)
 
 
 @router.get(
@@ -209,8 +210,10 @@ async def list_batch_files(
     container: ContainerDep,
 ) -> VectorStoreFileList:
     """The batch's files."""
-    await service.get_batch(container, api_key.id, store_id, batch_id)
-    return await service.list_files(container, api_key.id, store_id, query, batch_id=batch_id)
+    await service.get_batch(container, api_key.project_id, store_id, batch_id)
+    return await service.list_files(
+        container, api_key.project_id, store_id, query, batch_id=batch_id
+    )
 
 
 @router.post(
@@ -225,4 +228,4 @@ async def search_vector_store(
     container: ContainerDep,
 ) -> SearchResultsPage:
     """Hybrid search (vectors and words, fused by rank) over the store's chunks."""
-    return await service.search(container, api_key.id, store_id, body)
+    return await service.search(container, api_key.project_id, store_id, body)
