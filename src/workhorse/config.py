@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     """Seconds a replica trusts an API key it found active before asking the database again;
     a key revoked on another replica stops working within this time (0: ask every time)."""
 
+    cors_origins: list[str] = []
+    """Origins whose browser apps may call the API directly, as JSON:
+    ``["https://app.example.com"]`` (``["*"]`` for any); none by default."""
+
     generation_queue_size: int = Field(default=16, ge=0)
     """Requests that may wait for a busy model instance; beyond it clients get 429."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from workhorse.api.responses.runner import ResponseRunner
 from workhorse.config import Settings
+from workhorse.governance.meter import Governor, MeterFactory
 from workhorse.jobs.queue import Jobs
 from workhorse.knowledge.index import ChunkIndex
 from workhorse.obs.metrics import Metrics
@@ -31,6 +32,9 @@ class Container:
     settings: Settings
     db: Database
     keys: ApiKeyStore
+    governor: Governor
+    meters: MeterFactory
+    """The meter of a key by id, for work that outlives its request."""
     projects: ProjectStore
     idempotency: IdempotencyStore
     files: FileStore

@@ -26,7 +26,9 @@
     │       ├── DocumentTooLarge       422 (code file_too_large)
     │       ├── DocumentLimitExceeded  422 (code document_limit_exceeded)
     │       └── ParserCrashed          422 (code parser_crashed)
-    ├── RateLimited                    429 rate_limit_error (Retry-After)
+    ├── RateLimited                    429 rate_limit_error (Retry-After; code queue_full)
+    │   ├── LimitExceeded              429 (code rate_limit_exceeded: a key's or project's limit)
+    │   └── BudgetExceeded             429 (code budget_exceeded: a hard token budget)
     ├── UpstreamError                  502 upstream_error
     │   └── UpstreamTimeout            504 upstream_error
     ├── ServiceUnavailable             503 service_unavailable (Retry-After)
@@ -292,6 +294,19 @@ class RateLimited(WorkhorseError):
     status = 429
     error_type = "rate_limit_error"
     default_code = "queue_full"
+
+
+class LimitExceeded(RateLimited):
+    """A request, token or concurrency limit of the key or its project (named in the
+    message); ``Retry-After`` says when the next request would be admitted."""
+
+    default_code = "rate_limit_exceeded"
+
+
+class BudgetExceeded(RateLimited):
+    """A hard token budget of the key or its project is spent for the period."""
+
+    default_code = "budget_exceeded"
 
 
 class UpstreamError(WorkhorseError):

@@ -8,6 +8,8 @@ from pathlib import Path
 from workhorse.api.responses.runner import ResponseRunner
 from workhorse.config import Settings
 from workhorse.container import Container
+from workhorse.errors import NotFound
+from workhorse.governance.meter import Governor, Meter, subjects_of
 from workhorse.jobs.ingestion import IngestionWorkers
 from workhorse.jobs.queue import Jobs, open_huey
 from workhorse.jobs.training import TrainingWorkers
@@ -23,9 +25,11 @@ from workhorse.store.files import FileStore
 from workhorse.store.fine_tuned_models import FineTunedModelStore
 from workhorse.store.fine_tuning import FineTuningStore
 from workhorse.store.idempotency import IdempotencyStore
+from workhorse.store.limits import LimitStore
 from workhorse.store.projects import ProjectStore
 from workhorse.store.responses import ResponseStore
 from workhorse.store.uploads import UploadStore
+from workhorse.store.usage import UsageStore
 from workhorse.store.vector_stores import VectorStoreStore
 
 
@@ -48,11 +52,25 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
 
     models.serve_fine_tuned(find_fine_tuned)
     keys = ApiKeyStore(db.sessions, cache_ttl_s=settings.auth_cache_s)
+    projects = ProjectStore(db.sessions, keys)
+    governor = Governor(LimitStore(db), UsageStore(db))
+
+    async def meter_of(project_id: str, key_id: str) -> Meter:
+        """A key's meter under its current limits (a deleted key's work is still paid)."""
+        try:
+            key, project = await keys.get(key_id), await projects.get(project_id)
+        except NotFound:
+            return Meter(governor, project_id, key_id)
+        limited = subjects_of(key.id, key.limits, project.id, project.limits)
+        return Meter(governor, project_id, key_id, limited)
+
     return Container(
         settings=settings,
         db=db,
         keys=keys,
-        projects=ProjectStore(db.sessions, keys),
+        governor=governor,
+        meters=meter_of,
+        projects=projects,
         idempotency=IdempotencyStore(
             db,
             ttl=timedelta(seconds=settings.idempotency_ttl_s),
@@ -75,6 +93,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
             models,
             metrics,
             max_attempts=settings.response_max_attempts,
+            meters=meter_of,
         ),
         vector_stores=VectorStoreStore(db),
         index=open_index(db, settings.data_dir, BUNDLED_EMBEDDING_DIMENSIONS),
@@ -112,4 +131,5 @@ def training_workers(container: Container) -> TrainingWorkers:
         container.fine_tuned,
         container.files,
         container.blobs,
+        container.meters,
     )

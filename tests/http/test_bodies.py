@@ -201,7 +201,7 @@ def test_openapi_lists_every_content_type(server: Server) -> None:
         if "post" in operations and path.startswith("/v1/"):
             if "requestBody" not in operations["post"]:
                 # an action on a resource takes no body
-                assert path.endswith(("/cancel", "/pause", "/resume")), path
+                assert path.endswith(("/cancel", "/pause", "/resume", "/archive")), path
                 continue
             content = operations["post"]["requestBody"]["content"]
             if path.endswith("/parts"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -14,7 +14,8 @@ import typer
 from pydantic import ValidationError
 
 from workhorse.config import Settings
-from workhorse.errors import WorkhorseError
+from workhorse.errors import InvalidRequest, WorkhorseError
+from workhorse.governance.limits import Limits, parse_budget
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.db import migrate, open_database
 from workhorse.store.projects import ProjectStore
@@ -96,3 +97,35 @@ def split_list(text: str) -> list[str]:
 
 def when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
+
+
+RpmOption = Annotated[int | None, typer.Option("--rpm", min=1, help="Requests per minute")]
+TpmOption = Annotated[
+    int | None, typer.Option("--tpm", min=1, help="Tokens (prompt and output) per minute")
+]
+ConcurrentOption = Annotated[
+    int | None, typer.Option("--concurrent", min=1, help="Requests running at once")
+]
+BudgetOption = Annotated[
+    str | None,
+    typer.Option("--budget", help="Tokens per UTC day or month: 1000000/month, 50000/day,soft"),
+]
+NoLimitsOption = Annotated[bool, typer.Option("--no-limits", help="Lift every limit")]
+
+
+def limits_from(
+    base: Limits, rpm: int | None, tpm: int | None, concurrent: int | None, budget: str | None
+) -> Limits:
+    """``base`` with the limits given on the command line put in."""
+    changes: dict[str, object] = {
+        name: value
+        for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrent", concurrent))
+        if value is not None
+    }
+    if budget is not None:
+        try:
+            changes["budget"] = parse_budget(budget, "--budget")
+        except InvalidRequest as exc:
+            typer.echo(f"--budget: {exc.message}", err=True)
+            raise typer.Exit(2) from exc
+    return replace(base, **changes)  # type: ignore[arg-type]

@@ -8,8 +8,14 @@ from typing import Annotated
 import typer
 
 from workhorse.cli.common import (
+    BudgetOption,
+    ConcurrentOption,
     DataDirOption,
+    NoLimitsOption,
+    RpmOption,
     Stores,
+    TpmOption,
+    limits_from,
     parse_duration,
     parse_expiry,
     run_stores,
@@ -17,6 +23,7 @@ from workhorse.cli.common import (
     split_list,
     when,
 )
+from workhorse.governance.limits import NO_LIMITS
 from workhorse.store.api_keys import PROJECT_SCOPES, ApiKeyRecord, KeyChanges, Scope, parse_scopes
 
 app = typer.Typer(help="Create, list, update, rotate and revoke API keys.", no_args_is_help=True)
@@ -45,7 +52,7 @@ def _describe(record: ApiKeyRecord) -> str:
     models = ",".join(record.models) if record.models is not None else "all"
     return (
         f"{record.id} ({record.name}) in project {record.project_id}; scopes {scopes}; "
-        f"models {models}; expires {when(record.expires_at)}"
+        f"models {models}; expires {when(record.expires_at)}; limits {record.limits.text()}"
     )
 
 
@@ -57,10 +64,15 @@ def create(
     admin: Annotated[bool, typer.Option("--admin", help="An admin key (every scope)")] = False,
     models: ModelsOption = None,
     expires: ExpiresOption = None,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    concurrent: ConcurrentOption = None,
+    budget: BudgetOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a key; the key itself is printed alone on the last line."""
     settings = settings_from(data_dir=data_dir)
+    limits = limits_from(NO_LIMITS, rpm, tpm, concurrent, budget)
     chosen = frozenset(Scope) if admin else PROJECT_SCOPES
     if scopes is not None:
         chosen = parse_scopes(split_list(scopes)) | (frozenset({Scope.ADMIN}) if admin else set())
@@ -73,7 +85,7 @@ def create(
         else:
             project_id = (await stores.projects.find(project)).id
         return await stores.keys.create(
-            name, project_id, chosen, models=allowed, expires_at=expires_at
+            name, project_id, chosen, models=allowed, expires_at=expires_at, limits=limits
         )
 
     record, secret = run_stores(settings, action)
@@ -124,19 +136,32 @@ def update(
     ] = False,
     expires: ExpiresOption = None,
     no_expiry: Annotated[bool, typer.Option("--no-expiry", help="Never expire")] = False,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    concurrent: ConcurrentOption = None,
+    budget: BudgetOption = None,
+    no_limits: NoLimitsOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Change a key's name, scopes, models or expiry; its secret stays the same."""
+    """Change a key's name, scopes, models, expiry or limits (those given; the others
+    stay); its secret stays the same."""
     settings = settings_from(data_dir=data_dir)
-    changes = KeyChanges(
-        name=name,
-        scopes=parse_scopes(split_list(scopes)) if scopes is not None else None,
-        models=tuple(split_list(models)) if models is not None else None,
-        all_models=all_models,
-        expires_at=parse_expiry(expires) if expires is not None else None,
-        clear_expiry=no_expiry,
-    )
-    record = run_stores(settings, lambda stores: stores.keys.update(key, changes))
+
+    async def action(stores: Stores) -> ApiKeyRecord:
+        current = NO_LIMITS if no_limits else (await stores.keys.get(key)).limits
+        limits = limits_from(current, rpm, tpm, concurrent, budget)
+        changes = KeyChanges(
+            name=name,
+            scopes=parse_scopes(split_list(scopes)) if scopes is not None else None,
+            models=tuple(split_list(models)) if models is not None else None,
+            all_models=all_models,
+            expires_at=parse_expiry(expires) if expires is not None else None,
+            clear_expiry=no_expiry,
+            limits=limits,
+        )
+        return await stores.keys.update(key, changes)
+
+    record = run_stores(settings, action)
     typer.echo(f"Updated {_describe(record)}")
 
 

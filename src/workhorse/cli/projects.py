@@ -6,10 +6,25 @@ from typing import Annotated
 
 import typer
 
-from workhorse.cli.common import DataDirOption, Stores, run_stores, settings_from, when
+from workhorse.cli.common import (
+    BudgetOption,
+    ConcurrentOption,
+    DataDirOption,
+    NoLimitsOption,
+    RpmOption,
+    Stores,
+    TpmOption,
+    limits_from,
+    run_stores,
+    settings_from,
+    when,
+)
+from workhorse.governance.limits import NO_LIMITS
 from workhorse.store.projects import ProjectRecord
 
-app = typer.Typer(help="Create, list, rename and archive projects.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, list, update (name, limits) and archive projects.", no_args_is_help=True
+)
 
 ProjectArgument = Annotated[str, typer.Argument(help="Project id (proj_…) or name")]
 
@@ -17,12 +32,17 @@ ProjectArgument = Annotated[str, typer.Argument(help="Project id (proj_…) or n
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="The project's name")],
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    concurrent: ConcurrentOption = None,
+    budget: BudgetOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a project; give it keys with ``workhorse keys create --project``."""
     settings = settings_from(data_dir=data_dir)
-    record = run_stores(settings, lambda stores: stores.projects.create(name))
-    typer.echo(f"Created project {record.id} ({record.name})")
+    limits = limits_from(NO_LIMITS, rpm, tpm, concurrent, budget)
+    record = run_stores(settings, lambda stores: stores.projects.create(name, limits))
+    typer.echo(f"Created project {record.id} ({record.name}); limits {record.limits.text()}")
 
 
 @app.command("list")
@@ -33,26 +53,36 @@ def list_projects(
     """List projects, oldest first."""
     settings = settings_from(data_dir=data_dir)
     records = run_stores(settings, lambda stores: stores.projects.all(include_archived=all_))
-    typer.echo(f"{'ID':<29} {'NAME':<32} {'CREATED':<17} STATUS")
+    typer.echo(f"{'ID':<29} {'NAME':<32} {'CREATED':<17} {'STATUS':<25} LIMITS")
     for r in records:
         status = f"archived {when(r.archived_at)}" if r.archived_at else "active"
-        typer.echo(f"{r.id:<29} {r.name:<32} {when(r.created_at):<17} {status}")
+        typer.echo(
+            f"{r.id:<29} {r.name:<32} {when(r.created_at):<17} {status:<25} {r.limits.text()}"
+        )
 
 
-@app.command("rename")
-def rename(
+@app.command("update")
+def update(
     project: ProjectArgument,
-    name: Annotated[str, typer.Argument(help="The new name")],
+    name: Annotated[str | None, typer.Option(help="A new name")] = None,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    concurrent: ConcurrentOption = None,
+    budget: BudgetOption = None,
+    no_limits: NoLimitsOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Rename a project."""
+    """Rename a project or change its limits (those given; the others stay)."""
     settings = settings_from(data_dir=data_dir)
 
     async def action(stores: Stores) -> ProjectRecord:
-        return await stores.projects.rename((await stores.projects.find(project)).id, name)
+        found = await stores.projects.find(project)
+        current = NO_LIMITS if no_limits else found.limits
+        limits = limits_from(current, rpm, tpm, concurrent, budget)
+        return await stores.projects.update(found.id, name=name, limits=limits)
 
     record = run_stores(settings, action)
-    typer.echo(f"Renamed {record.id} to {record.name}")
+    typer.echo(f"Updated {record.id} ({record.name}); limits {record.limits.text()}")
 
 
 @app.command("archive")

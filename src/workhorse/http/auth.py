@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from workhorse.container import Container
 from workhorse.errors import AuthenticationFailed, InsufficientScope, ModelNotAllowed, ModelNotFound
+from workhorse.governance.meter import Meter, subjects_of
 from workhorse.http.deps import get_container
 from workhorse.store.api_keys import ApiKeyRecord, Scope
 
@@ -47,10 +48,30 @@ async def require_api_key(request: Request) -> ApiKeyRecord:
         )
     request.state.api_key_id = record.id
     request.state.project_id = record.project_id
+    container = get_container(request)
+    meter = Meter(
+        container.governor,
+        record.project_id,
+        record.id,
+        subjects_of(record.id, record.limits, record.project_id, record.project_limits),
+    )
+    request.state.meter = meter
+    # Admitted before anything else is done (the scope check is cheaper, but a refused
+    # request still counts against the key's rate, as OpenAI counts it).
+    request.state.admission = await meter.admit(request.state.request_id)
     return record
 
 
 ApiKeyDep = Annotated[ApiKeyRecord, Depends(require_api_key)]
+
+
+async def request_meter(request: Request, key: ApiKeyDep) -> Meter:
+    """The request's meter: who pays for it, under which limits."""
+    meter: Meter = request.state.meter
+    return meter
+
+
+MeterDep = Annotated[Meter, Depends(request_meter)]
 
 
 def check_scope(key: ApiKeyRecord, scope: Scope, method: str) -> None:
@@ -106,8 +127,11 @@ async def _fine_tuned_owner(container: Container, model_id: str) -> str | None:
     return job.owner if job is not None else None
 
 
-async def check_body_model(container: Container, key: ApiKeyRecord, body: BaseModel) -> None:
+async def check_body_model(
+    request: Request, container: Container, key: ApiKeyRecord, body: BaseModel
+) -> None:
     """The model access check for a body with a ``model`` field."""
     model = getattr(body, "model", None)
     if isinstance(model, str):
+        request.state.model = model
         await check_model_access(container, key, model)

@@ -173,7 +173,7 @@ class ParsedBodyDependency(Generic[M]):
                 body = self.model.model_validate(fields)
             except ValidationError as exc:
                 raise validation_error(exc.errors()) from exc
-            await check_body_model(get_container(request), api_key, body)
+            await check_body_model(request, get_container(request), api_key, body)
             await claim_idempotency_key(request, api_key, body.model_dump(mode="json"))
             yield body
         finally:

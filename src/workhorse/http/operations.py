@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from workhorse.container import Container
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.governance.meter import Meter
+from workhorse.store.api_keys import Scope
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,9 @@ class Operation:
     """The REST route it mirrors, for documentation."""
     request: type[BaseModel]
     response: type[BaseModel]
-    run: Callable[[Container, ApiKeyRecord, Any], Awaitable[BaseModel]]
-    """Runs a validated ``request`` for a caller and returns the ``response`` model."""
+    run: Callable[[Container, Meter, Any], Awaitable[BaseModel]]
+    """Runs a validated ``request`` for a caller (its meter: project, key, limits) and
+    returns the ``response`` model."""
     scope: Scope
     """The scope a key needs to call it (as on its REST route)."""
     seals_replay: bool = False

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from workhorse.config import Settings
+from workhorse.governance.meter import MeterFactory
 from workhorse.jobs.queue import Jobs, RetryLater
 from workhorse.providers.registry import local_gguf_models
 from workhorse.store.blobs import BlobStore
@@ -37,7 +38,9 @@ from workhorse.store.fine_tuning import (
     SUCCEEDED,
     FineTuningStore,
     JobRecord,
+    training_reservation,
 )
+from workhorse.store.usage import Spend
 from workhorse.training.child import TrainSpec
 
 log = logging.getLogger("workhorse.jobs")
@@ -78,7 +81,9 @@ class TrainingWorkers:
         models: FineTunedModelStore,
         files: FileStore,
         blobs: BlobStore,
+        meters: MeterFactory,
     ) -> None:
+        self._meters = meters
         self._settings = settings
         self._jobs = jobs
         self._store = store
@@ -242,6 +247,7 @@ class TrainingWorkers:
             if status is None or status == CANCELLED:
                 child.kill()
                 if status == CANCELLED:
+                    await self._pay(run.job, 0)
                     await self._store.add_event(run.job.id, "Fine-tuning job cancelled")
                 return
             if status == PAUSED and not run.pause_sent and child.stdin is not None:
@@ -320,6 +326,7 @@ class TrainingWorkers:
         if await self._store.finish(
             job.id, token, SUCCEEDED, fine_tuned_model=model_id, trained_tokens=tokens
         ):
+            await self._pay(job, tokens)
             await self._store.add_event(
                 job.id,
                 f"New fine-tuned model created: {model_id}",
@@ -338,7 +345,24 @@ class TrainingWorkers:
     ) -> None:
         error = {"code": code, "message": message, "param": param}
         if await self._store.finish(job.id, token, FAILED, error=error):
+            await self._pay(job, 0)
             await self._store.add_event(job.id, message, level="error")
+
+    async def _pay(self, job: JobRecord, trained_tokens: int) -> None:
+        """Settle the job's reservation to its trained tokens and record them (a failed
+        job trained nothing that lasts: it costs nothing)."""
+        if job.api_key_id is None:
+            return  # made before keys were metered
+        meter = await self._meters(job.owner, job.api_key_id)
+        spend = Spend(
+            job.owner,
+            job.api_key_id,
+            job.model,
+            "fine_tuning",
+            model_requests=1 if trained_tokens else 0,
+            trained_tokens=trained_tokens,
+        )
+        await meter.record(spend, training_reservation(job.id))
 
 
 class _JobFailed(Exception):

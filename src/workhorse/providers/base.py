@@ -140,6 +140,11 @@ class ChatModel(Protocol):
         """Prompt tokens ``messages`` take on this model, chat template included."""
         ...
 
+    async def reservation_tokens(self, params: GenerationParams) -> int:
+        """The most tokens ``params`` can cost, prompt and output cap together: what a
+        token limit reserves before the generation starts."""
+        ...
+
     async def aclose(self) -> None:
         """Release the model's resources."""
 
@@ -166,3 +171,10 @@ class Embedder(Protocol):
 
     async def aclose(self) -> None:
         """Release the model's resources."""
+
+
+def upper_bound_tokens(params: GenerationParams, output_cap: int) -> int:
+    """A bound on the tokens of a prompt no tokenizer here can count (an upstream's): a
+    byte-level tokenizer never makes more tokens than bytes, plus each turn's markers."""
+    text = sum(len(m.content.encode()) + 8 for m in params.messages)
+    return text + len(params.assistant_prefix.encode()) + output_cap

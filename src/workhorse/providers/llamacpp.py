@@ -142,6 +142,11 @@ class LlamaCppChatModel:
         params = GenerationParams(messages=messages)
         return len(await asyncio.to_thread(self._tokenize_prompt, params))
 
+    async def reservation_tokens(self, params: GenerationParams) -> int:
+        """The prompt's exact count plus the output cap the generation will use."""
+        prepared = await asyncio.to_thread(self._prepare, params)
+        return len(prepared.tokens) + prepared.max_tokens
+
     def _tokenize_prompt(self, params: GenerationParams) -> list[int]:
         if self._formatter is None:
             raise WorkhorseError(f"model {self.id!r} is not loaded")

@@ -33,6 +33,7 @@ from workhorse.providers.base import (
     TextDelta,
     ToolCall,
     ToolCallDone,
+    upper_bound_tokens,
 )
 
 _CLIENT_ERRORS: dict[int, type[WorkhorseError]] = {
@@ -84,6 +85,11 @@ def _wire_tool_choice(choice: str | dict[str, object]) -> str | dict[str, object
     if isinstance(choice, dict) and "name" in choice and "function" not in choice:
         return {"type": "function", "function": {"name": choice["name"]}}
     return choice
+
+
+UNCAPPED_OUTPUT_RESERVED = 4096
+"""Output tokens a token limit reserves for an upstream answer asked without max_tokens
+(the upstream's own default applies; the reservation settles to what it reports)."""
 
 
 class UpstreamChatModel:
@@ -166,6 +172,10 @@ class UpstreamChatModel:
         if params.incremental:
             return UpstreamGeneration(name, response)
         return await _whole_answer(name, response)
+
+    async def reservation_tokens(self, params: GenerationParams) -> int:
+        """A bound, not a count: asking the upstream would cost a call of its own."""
+        return upper_bound_tokens(params, params.max_tokens or UNCAPPED_OUTPUT_RESERVED)
 
     async def count_tokens(self, messages: list[ChatMessage]) -> int:
         """The upstream's own count: a one-token completion reports the prompt's usage."""

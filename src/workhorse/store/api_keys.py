@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from workhorse.errors import Conflict, InvalidRequest, NotFound
+from workhorse.governance.limits import NO_LIMITS, Limits
 from workhorse.store.projects import new_project_row
 from workhorse.store.tables import ApiKey, Marker, Project
 
@@ -96,9 +97,12 @@ class ApiKeyRecord:
     rotated_at: datetime | None = None
     previous_valid_until: datetime | None = None
     """The end of the grace period of the secret the last rotation replaced."""
+    limits: Limits = NO_LIMITS
+    project_limits: Limits = NO_LIMITS
+    """The limits of the key's project (read with the key when it authenticates)."""
 
     @classmethod
-    def from_row(cls, row: ApiKey) -> ApiKeyRecord:
+    def from_row(cls, row: ApiKey, project_limits: str | None = None) -> ApiKeyRecord:
         return cls(
             id=row.id,
             name=row.name,
@@ -111,6 +115,8 @@ class ApiKeyRecord:
             revoked_at=row.revoked_at,
             rotated_at=row.rotated_at,
             previous_valid_until=row.previous_valid_until,
+            limits=Limits.from_json(row.limits_json),
+            project_limits=Limits.from_json(project_limits),
         )
 
     @property
@@ -146,6 +152,7 @@ class KeyChanges:
     """Lift the model list (``models`` None means "unchanged")."""
     expires_at: datetime | None = None
     clear_expiry: bool = False
+    limits: Limits | None = None
 
 
 @dataclass
@@ -182,6 +189,7 @@ class ApiKeyStore:
         scopes: frozenset[Scope],
         models: tuple[str, ...] | None = None,
         expires_at: datetime | None = None,
+        limits: Limits = NO_LIMITS,
     ) -> tuple[ApiKey, str]:
         secret, digest, prefix = _new_secret()
         row = ApiKey(
@@ -195,6 +203,7 @@ class ApiKeyStore:
             scopes=_scopes_text(scopes),
             models_json=json.dumps(list(models)) if models is not None else None,
             expires_at=expires_at,
+            limits_json=limits.to_json(),
         )
         return row, secret
 
@@ -206,6 +215,7 @@ class ApiKeyStore:
         *,
         models: tuple[str, ...] | None = None,
         expires_at: datetime | None = None,
+        limits: Limits = NO_LIMITS,
     ) -> tuple[ApiKeyRecord, str]:
         """A new key of an active project; the secret is returned here and never again.
 
@@ -215,9 +225,13 @@ class ApiKeyStore:
         if expires_at is not None and expires_at <= datetime.now(UTC):
             raise InvalidRequest("expires_at is in the past", param="expires_at")
         try:
-            return await self._create(name, project_id, scopes, models, expires_at, first=True)
+            return await self._create(
+                name, project_id, scopes, models, expires_at, limits, first=True
+            )
         except IntegrityError:  # another process claimed the first key meanwhile
-            return await self._create(name, project_id, scopes, models, expires_at, first=False)
+            return await self._create(
+                name, project_id, scopes, models, expires_at, limits, first=False
+            )
 
     async def _create(
         self,
@@ -226,6 +240,7 @@ class ApiKeyStore:
         scopes: frozenset[Scope],
         models: tuple[str, ...] | None,
         expires_at: datetime | None,
+        limits: Limits,
         *,
         first: bool,
     ) -> tuple[ApiKeyRecord, str]:
@@ -241,7 +256,7 @@ class ApiKeyStore:
                 )
             first = first and await session.get(Marker, BOOTSTRAP_MARKER) is None
             row, secret = self._new_row(
-                name, project_id, frozenset(Scope) if first else scopes, models, expires_at
+                name, project_id, frozenset(Scope) if first else scopes, models, expires_at, limits
             )
             if first:
                 session.add(Marker(name=BOOTSTRAP_MARKER, value=row.id, created_at=row.created_at))
@@ -300,6 +315,8 @@ class ApiKeyStore:
                 row.expires_at = None
             elif changes.expires_at is not None:
                 row.expires_at = changes.expires_at
+            if changes.limits is not None:
+                row.limits_json = changes.limits.to_json()
             record = ApiKeyRecord.from_row(row)
         self.forget({key_id})
         return record
@@ -435,7 +452,7 @@ class ApiKeyStore:
         ):
             return hit.record
         query = (
-            select(ApiKey)
+            select(ApiKey, Project.limits_json)
             .join(Project, Project.id == ApiKey.project_id)
             .where(
                 or_(
@@ -448,9 +465,9 @@ class ApiKeyStore:
             )
         )
         async with self._sessions() as session:
-            row = (await session.scalars(query)).first()
-            record = ApiKeyRecord.from_row(row) if row is not None else None
-            by_previous = row is not None and row.key_hash != digest
+            found = (await session.execute(query)).first()
+            record = ApiKeyRecord.from_row(found[0], found[1]) if found is not None else None
+            by_previous = found is not None and found[0].key_hash != digest
         if record is None:
             self._cache.pop(digest, None)
             return None

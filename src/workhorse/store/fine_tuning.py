@@ -63,6 +63,17 @@ class JobRecord:
     attempts: int
     created_at: datetime
     finished_at: datetime | None
+    api_key_id: str | None = None
+    """The key that created it: who pays for its trained tokens."""
+
+
+def new_job_id() -> str:
+    return "ftjob-" + secrets.token_hex(12)
+
+
+def training_reservation(job_id: str) -> str:
+    """The token reservation a job holds until it ends (its trained tokens settle it)."""
+    return f"train_{job_id}"
 
 
 def _job(row: Row[Any]) -> JobRecord:
@@ -84,6 +95,7 @@ def _job(row: Row[Any]) -> JobRecord:
         r["attempts"],
         r["created_at"],
         r["finished_at"],
+        r["api_key_id"],
     )
 
 
@@ -152,14 +164,17 @@ class FineTuningStore:
         suffix: str | None,
         seed: int,
         metadata: dict[str, str] | None,
+        job_id: str | None = None,
+        api_key_id: str | None = None,
     ) -> JobRecord:
         """A new job, ``validating_files``, waiting for a worker."""
         now = _now()
         statement = (
             _J.insert()
             .values(
-                id="ftjob-" + secrets.token_hex(12),
+                id=job_id or new_job_id(),
                 owner=owner,
+                api_key_id=api_key_id,
                 model=model,
                 training_file=training_file,
                 validation_file=validation_file,

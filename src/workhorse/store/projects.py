@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from workhorse.errors import Conflict, NotFound
+from workhorse.governance.limits import NO_LIMITS, Limits
 from workhorse.store.tables import Project
 
 if TYPE_CHECKING:
@@ -25,10 +26,13 @@ class ProjectRecord:
     name: str
     created_at: datetime
     archived_at: datetime | None
+    limits: Limits = NO_LIMITS
 
     @classmethod
     def from_row(cls, row: Project) -> ProjectRecord:
-        return cls(row.id, row.name, row.created_at, row.archived_at)
+        return cls(
+            row.id, row.name, row.created_at, row.archived_at, Limits.from_json(row.limits_json)
+        )
 
 
 def new_project_row(name: str) -> Project:
@@ -48,8 +52,9 @@ class ProjectStore:
         self._sessions = sessions
         self._keys = keys
 
-    async def create(self, name: str) -> ProjectRecord:
+    async def create(self, name: str, limits: Limits = NO_LIMITS) -> ProjectRecord:
         row = new_project_row(name)
+        row.limits_json = limits.to_json()
         async with self._sessions.begin() as session:
             session.add(row)
         return ProjectRecord.from_row(row)
@@ -89,12 +94,18 @@ class ProjectStore:
             )
         return ProjectRecord.from_row(rows[0])
 
-    async def rename(self, project_id: str, name: str) -> ProjectRecord:
+    async def update(
+        self, project_id: str, *, name: str | None = None, limits: Limits | None = None
+    ) -> ProjectRecord:
+        """Rename a project or set its limits (they apply within the auth cache interval)."""
         async with self._sessions.begin() as session:
             row = await session.get(Project, project_id)
             if row is None:
                 raise NotFound(f"no project with id {project_id!r}", param="project_id")
-            row.name = name
+            if name is not None:
+                row.name = name
+            if limits is not None:
+                row.limits_json = limits.to_json()
             return ProjectRecord.from_row(row)
 
     async def archive(self, project_id: str) -> ProjectRecord:

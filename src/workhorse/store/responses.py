@@ -58,6 +58,8 @@ class StoredResponse:
     attempts: int
     cancel_requested: bool
     created_at: datetime
+    api_key_id: str | None = None
+    """The key that created it (who pays for its generation, background ones included)."""
 
 
 def _record(row: Row[Any]) -> StoredResponse:
@@ -78,6 +80,7 @@ def _record(row: Row[Any]) -> StoredResponse:
         attempts=int(r["attempts"]),
         cancel_requested=bool(r["cancel_requested"]),
         created_at=r["created_at"],
+        api_key_id=r["api_key_id"],
     )
 
 
@@ -106,6 +109,7 @@ class ResponseStore:
                 insert(_R).values(
                     id=response.id,
                     owner=response.owner,
+                    api_key_id=response.api_key_id,
                     model=response.model,
                     status=response.status,
                     background=response.background,

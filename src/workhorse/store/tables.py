@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -65,6 +66,7 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    limits_json: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):
@@ -89,6 +91,7 @@ class ApiKey(Base):
     previous_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     previous_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    limits_json: Mapped[str | None] = mapped_column(Text)
 
 
 class Marker(Base):
@@ -172,6 +175,7 @@ class ResponseRecord(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(40), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(String(256))
     status: Mapped[str] = mapped_column(String(16), index=True)
     background: Mapped[bool] = mapped_column(Boolean)
@@ -355,6 +359,7 @@ class FineTuningJob(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner: Mapped[str] = mapped_column(String(40), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(String(256))
     training_file: Mapped[str] = mapped_column(String(40))
     validation_file: Mapped[str | None] = mapped_column(String(40))
@@ -423,3 +428,78 @@ class FineTunedModel(Base):
     base_model: Mapped[str] = mapped_column(String(256))
     adapter_path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LimitEvent(Base):
+    """The sliding log of the per-minute limits: one admitted request, or the tokens one
+    generation reserved (settled to its real count when it ends)."""
+
+    __tablename__ = "limit_events"
+    __table_args__ = (Index("ix_limit_events_subject_kind_at", "subject", "kind", "at_ms"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    subject: Mapped[str] = mapped_column(String(48))
+    """``key:<id>`` or ``project:<id>``."""
+    kind: Mapped[str] = mapped_column(String(8))
+    """``requests`` or ``tokens``."""
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reservation: Mapped[str | None] = mapped_column(String(80), index=True)
+
+
+class LimitLease(Base):
+    """A request running under a concurrency limit; gone when it ends (or expired)."""
+
+    __tablename__ = "limit_leases"
+
+    subject: Mapped[str] = mapped_column(String(48), primary_key=True)
+    reservation: Mapped[str] = mapped_column(String(80), primary_key=True)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class BudgetUse(Base):
+    """Tokens a subject spent (or holds reserved) in one budget period."""
+
+    __tablename__ = "budget_use"
+
+    subject: Mapped[str] = mapped_column(String(48), primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    """``2026-12-03`` (a day) or ``2026-12`` (a month), UTC."""
+    used: Mapped[int] = mapped_column(BigInteger)
+
+
+class TokenReservation(Base):
+    """The tokens one generation reserved, on which subjects, until it is settled."""
+
+    __tablename__ = "token_reservations"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    reserved: Mapped[int] = mapped_column(BigInteger)
+    subjects_json: Mapped[str] = mapped_column(Text)
+    """``[[subject, budget period or null, counts toward tpm], ...]``."""
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    settled: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class UsageRecord(Base):
+    """What one key spent on one model and API in one UTC minute."""
+
+    __tablename__ = "usage_records"
+
+    project_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model: Mapped[str] = mapped_column(String(400), primary_key=True)
+    """The model, or ``""`` for requests that name none."""
+    api: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """``completions``, ``embeddings``, ``fine_tuning``, ``files`` or ``http``."""
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """Unix seconds of the minute's start."""
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    model_requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    trained_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)

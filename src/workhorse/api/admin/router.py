@@ -25,25 +25,26 @@ from workhorse.api.admin.schemas import (
     ProjectUpdateRequest,
 )
 from workhorse.container import Container
+from workhorse.governance.meter import Meter
 from workhorse.http.auth import RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sealing import seal_replay
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.store.api_keys import Scope
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[RequireScope(Scope.ADMIN)])
 Sealed = [Depends(seal_replay)]
 
 
 async def _create_project(
-    container: Container, caller: ApiKeyRecord, body: ProjectCreateRequest
+    container: Container, caller: Meter, body: ProjectCreateRequest
 ) -> ProjectObject:
-    return service.project_object(await container.projects.create(body.name))
+    return await service.create_project(container, body)
 
 
 async def _create_key(
-    container: Container, caller: ApiKeyRecord, body: ApiKeyCreateRequest
+    container: Container, caller: Meter, body: ApiKeyCreateRequest
 ) -> ApiKeyCreated:
     return await service.create_key(container, body)
 
@@ -75,7 +76,7 @@ async def create_project(
     container: ContainerDep,
 ) -> ProjectObject:
     """Create a project; give it keys with ``POST /v1/admin/keys``."""
-    return service.project_object(await container.projects.create(body.name))
+    return await service.create_project(container, body)
 
 
 @router.get("/projects", response_model=ProjectList)
@@ -104,8 +105,9 @@ async def update_project(
     body: Annotated[ProjectUpdateRequest, ParsedBody(ProjectUpdateRequest)],
     container: ContainerDep,
 ) -> ProjectObject:
-    """Rename a project."""
-    return service.project_object(await container.projects.rename(project_id, body.name))
+    """Rename a project or set its limits (every replica applies them within the auth
+    cache interval)."""
+    return await service.update_project(container, project_id, body)
 
 
 @router.post("/projects/{project_id}/archive", response_model=ProjectObject)

@@ -15,20 +15,52 @@ UnixTime = Annotated[int, Field(ge=0, le=253402300799)]
 """Seconds since 1970 (up to the year 9999)."""
 
 
+PerMinute = Annotated[int, Field(ge=1, le=10**12)]
+
+
+class BudgetSpec(BaseModel):
+    """At most ``tokens`` (prompt and output) per UTC day or calendar month."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: Annotated[int, Field(ge=1, le=10**15)]
+    period: Literal["day", "month"]
+    mode: Literal["hard", "soft"] = Field(
+        default="hard", description="hard: 429 budget_exceeded past it; soft: allowed, warned."
+    )
+
+
+class LimitsSpec(BaseModel):
+    """What a key or project may spend; a field left out or null is not limited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rpm: PerMinute | None = Field(default=None, description="Requests in any 60 seconds.")
+    tpm: PerMinute | None = Field(
+        default=None, description="Tokens (prompt and output) in any 60 seconds."
+    )
+    max_concurrent: Annotated[int, Field(ge=1, le=10**6)] | None = Field(
+        default=None, description="Requests running at once."
+    )
+    budget: BudgetSpec | None = None
+
+
 class ProjectCreateRequest(BaseModel):
     """A new project."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: Name
+    limits: LimitsSpec | None = None
 
 
 class ProjectUpdateRequest(BaseModel):
-    """A project's new name."""
+    """A project's new name or limits; a field left out stays as it is."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name
+    name: Name | None = None
+    limits: LimitsSpec | None = Field(default=None, description="New limits; null: none.")
 
 
 class ProjectObject(BaseModel):
@@ -40,6 +72,7 @@ class ProjectObject(BaseModel):
     created_at: int
     archived_at: int | None
     status: Literal["active", "archived"]
+    limits: LimitsSpec
 
 
 class ProjectList(BaseModel):
@@ -63,6 +96,7 @@ class ApiKeyCreateRequest(BaseModel):
     expires_at: UnixTime | None = Field(
         default=None, description="When the key stops working; default never."
     )
+    limits: LimitsSpec | None = None
 
 
 class ApiKeyUpdateRequest(BaseModel):
@@ -78,6 +112,7 @@ class ApiKeyUpdateRequest(BaseModel):
     expires_at: UnixTime | None = Field(
         default=None, description="A new expiry; null: never expires."
     )
+    limits: LimitsSpec | None = Field(default=None, description="New limits; null: none.")
 
 
 class ApiKeyRotateRequest(BaseModel):
@@ -104,6 +139,7 @@ class ApiKeyObject(BaseModel):
     rotated_at: int | None
     previous_valid_until: int | None
     status: Literal["active", "revoked", "expired"]
+    limits: LimitsSpec
 
 
 class ApiKeyCreated(ApiKeyObject):

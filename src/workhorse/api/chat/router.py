@@ -11,12 +11,13 @@ from workhorse.api.chat import service
 from workhorse.api.chat.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest
-from workhorse.http.auth import ApiKeyDep, RequireScope
+from workhorse.governance.meter import Meter
+from workhorse.http.auth import MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEResponse, event_schema
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["chat"], dependencies=[RequireScope(Scope.CHAT)])
 
@@ -27,10 +28,10 @@ def _not_streamable(stream: bool) -> None:
 
 
 async def _create_whole(
-    container: Container, caller: ApiKeyRecord, body: ChatCompletionRequest
+    container: Container, caller: Meter, body: ChatCompletionRequest
 ) -> ChatCompletion:
     _not_streamable(body.stream)
-    return await service.complete(container, caller.project_id, body)
+    return await service.complete(container, caller, body)
 
 
 CREATE_CHAT_COMPLETION = Operation(
@@ -67,14 +68,14 @@ _CHUNK_SCHEMA = {
 )
 async def create_chat_completion(
     body: Annotated[ChatCompletionRequest, ParsedBody(ChatCompletionRequest)],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> Response:
     """Answer a conversation, whole or streamed."""
     if body.stream:
-        events, generation = await service.start_stream(container, api_key.project_id, body)
+        events, generation = await service.start_stream(container, meter, body)
         return SSEResponse(events, close=generation.aclose)
-    completion = await service.complete(container, api_key.project_id, body)
+    completion = await service.complete(container, meter, body)
     # An extension field only when it was asked for: otherwise the object is OpenAI's.
     unused = {"file_search_results"} if completion.file_search_results is None else None
     return JSONResponse(completion.model_dump(mode="json", exclude=unused))

@@ -19,6 +19,7 @@ from workhorse.api.chat.schemas import (
 from workhorse.api.vector_stores.grounding import ground
 from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter, WorkhorseError
+from workhorse.governance.meter import Meter
 from workhorse.providers.base import ChatMessage, Finish, Generation, GenerationParams, TextDelta
 
 FINGERPRINT = "fp_workhorse"
@@ -67,7 +68,7 @@ def _completion_id() -> str:
 
 
 async def _start(
-    container: Container, owner: str, request: ChatCompletionRequest, params: GenerationParams
+    container: Container, meter: Meter, request: ChatCompletionRequest, params: GenerationParams
 ) -> tuple[Generation, list[dict[str, Any]] | None]:
     """The started generation, and the file search results it was given (if asked)."""
     model = await container.models.chat_model(request.model)
@@ -76,7 +77,7 @@ async def _start(
         asked = [m.text() for m in request.messages if m.role == "user"]
         grounding = await ground(
             container,
-            owner,
+            meter.project_id,
             request.file_search,
             asked[-1] if asked else "",
             context_window=model.context_window,
@@ -85,17 +86,17 @@ async def _start(
         if excerpts is not None:
             params = replace(params, messages=[excerpts, *params.messages])
         results = grounding.result_items()
-    generation = await model.start(params)
+    generation = await meter.start(model, params)
     container.metrics.generations.labels(model.id).inc()
     return generation, results
 
 
 async def complete(
-    container: Container, owner: str, request: ChatCompletionRequest
+    container: Container, meter: Meter, request: ChatCompletionRequest
 ) -> ChatCompletion:
     """Run the generation to its end and return the whole answer."""
     params = replace(generation_params(request), incremental=False)
-    generation, results = await _start(container, owner, request, params)
+    generation, results = await _start(container, meter, request, params)
     parts: list[str] = []
     finish: Finish | None = None
     async for event in generation:
@@ -127,11 +128,11 @@ async def complete(
 
 
 async def start_stream(
-    container: Container, owner: str, request: ChatCompletionRequest
+    container: Container, meter: Meter, request: ChatCompletionRequest
 ) -> tuple[AsyncIterator[str], Generation]:
     """Start the generation (errors raise here); its SSE payloads, and the generation to
     close when the client leaves."""
-    generation, results = await _start(container, owner, request, generation_params(request))
+    generation, results = await _start(container, meter, request, generation_params(request))
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
     return _chunks(generation, request.model, include_usage, results), generation
 

@@ -19,17 +19,18 @@ from workhorse.api.conversations.schemas import (
     ItemsCreateRequest,
 )
 from workhorse.container import Container
+from workhorse.governance.meter import Meter
 from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["conversations"], dependencies=[RequireScope(Scope.CHAT)])
 
 
 async def _create(
-    container: Container, caller: ApiKeyRecord, body: ConversationCreateRequest
+    container: Container, caller: Meter, body: ConversationCreateRequest
 ) -> ConversationSoapObject:
     return ConversationSoapObject.of(await service.create(container, caller.project_id, body))
 

@@ -13,6 +13,7 @@ from workhorse.api.embeddings.schemas import (
     EmbeddingUsage,
 )
 from workhorse.errors import InvalidRequest, UnsupportedParameter
+from workhorse.governance.meter import Meter
 from workhorse.providers.registry import ModelRegistry
 
 
@@ -44,7 +45,7 @@ def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
     return vector
 
 
-async def embed(models: ModelRegistry, request: EmbeddingRequest) -> EmbeddingList:
+async def embed(models: ModelRegistry, meter: Meter, request: EmbeddingRequest) -> EmbeddingList:
     """Vectors for the request's inputs."""
     texts = _texts(request)
     embedder = await models.embedder(request.model)
@@ -54,7 +55,7 @@ async def embed(models: ModelRegistry, request: EmbeddingRequest) -> EmbeddingLi
             "omit dimensions or set it to that",
             param="dimensions",
         )
-    result = await embedder.embed(texts)
+    result = await meter.embed(embedder, texts)
     return EmbeddingList(
         data=[
             Embedding(index=i, embedding=_encode(vector, request.encoding_format))

@@ -17,21 +17,18 @@ from workhorse.api.files.schemas import (
     FileObject,
 )
 from workhorse.container import Container
-from workhorse.http.auth import ApiKeyDep, RequireScope
+from workhorse.governance.meter import Meter
+from workhorse.http.auth import ApiKeyDep, MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["files"], dependencies=[RequireScope(Scope.FILES)])
 
 
-async def _create_inline(
-    container: Container, caller: ApiKeyRecord, body: FileCreateInline
-) -> FileObject:
-    return await service.create_inline(
-        container, caller.project_id, body.filename, body.content, body.purpose
-    )
+async def _create_inline(container: Container, caller: Meter, body: FileCreateInline) -> FileObject:
+    return await service.create_inline(container, caller, body.filename, body.content, body.purpose)
 
 
 CREATE_FILE = Operation(
@@ -51,11 +48,11 @@ async def create_file(
     body: Annotated[
         FileCreateRequest, ParsedBody(FileCreateRequest, limit=UPLOAD_LIMIT, accept_files=True)
     ],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> FileObject:
     """Upload a file (multipart/form-data with a ``file`` part and ``purpose``)."""
-    return await service.create(container, api_key.project_id, body)
+    return await service.create(container, meter, body)
 
 
 @router.get("/files", response_model=FileList)

@@ -13,8 +13,10 @@ from workhorse.api.files.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import NotFound
+from workhorse.governance.meter import Meter
 from workhorse.http.multipart import ReceivedFile, write_upload
 from workhorse.store.files import FileRecord
+from workhorse.store.usage import Spend
 
 
 def to_object(record: FileRecord) -> FileObject:
@@ -34,36 +36,48 @@ def safe_filename(filename: str | None) -> str:
 
 
 async def keep(
-    container: Container, owner: str, purpose: str, filename: str | None, upload: ReceivedFile
+    container: Container,
+    owner: str,
+    purpose: str,
+    filename: str | None,
+    upload: ReceivedFile,
+    payer: Meter | None = None,
 ) -> FileObject:
     """Adopt a received file (moved, not copied) into the blob store and record it; the
-    owner's existing file with the same content and purpose is returned instead."""
+    owner's existing file with the same content and purpose is returned instead. A new
+    file's bytes join ``payer``'s usage."""
     await asyncio.to_thread(container.blobs.adopt, upload.path, upload.sha256)
-    record, _created = await container.files.create(
+    record, created = await container.files.create(
         owner, purpose, safe_filename(filename), upload.size, upload.sha256
     )
+    if created and payer is not None:
+        await payer.record(
+            Spend(payer.project_id, payer.api_key_id, "", "files", stored_bytes=record.bytes)
+        )
     return to_object(record)
 
 
-async def create(container: Container, owner: str, request: FileCreateRequest) -> FileObject:
+async def create(container: Container, meter: Meter, request: FileCreateRequest) -> FileObject:
     """Store an uploaded file; the same content and purpose again returns the same file."""
+    owner = meter.project_id
     if request.file is not None:
-        return await keep(container, owner, request.purpose, request.file.filename, request.file)
+        name = request.file.filename
+        return await keep(container, owner, request.purpose, name, request.file, meter)
     assert request.content is not None  # the model requires one of the two
     return await create_inline(
-        container, owner, request.filename or "upload", request.content, request.purpose
+        container, meter, request.filename or "upload", request.content, request.purpose
     )
 
 
 async def create_inline(
-    container: Container, owner: str, filename: str, content: bytes, purpose: str
+    container: Container, meter: Meter, filename: str, content: bytes, purpose: str
 ) -> FileObject:
     """Store a file whose bytes came inline (base64 in JSON, a form, XML or SOAP)."""
     upload = await asyncio.to_thread(
         write_upload, container.settings.data_dir / "tmp" / "uploads", content
     )
     try:
-        return await keep(container, owner, purpose, filename, upload)
+        return await keep(container, meter.project_id, purpose, filename, upload, meter)
     finally:
         upload.path.unlink(missing_ok=True)
 

@@ -17,11 +17,12 @@ from workhorse.api.fine_tuning.schemas import (
 )
 from workhorse.api.shared import Cursor
 from workhorse.container import Container
-from workhorse.http.auth import ApiKeyDep, RequireScope
+from workhorse.governance.meter import Meter
+from workhorse.http.auth import ApiKeyDep, MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["fine-tuning"], dependencies=[RequireScope(Scope.FINE_TUNING)])
 
@@ -29,9 +30,9 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 
 
 async def _create(
-    container: Container, caller: ApiKeyRecord, body: FineTuningJobCreateRequest
+    container: Container, caller: Meter, body: FineTuningJobCreateRequest
 ) -> FineTuningJobObject:
-    return await service.create(container, caller.project_id, body)
+    return await service.create(container, caller, body)
 
 
 CREATE_FINE_TUNING_JOB = Operation(
@@ -51,11 +52,11 @@ CREATE_FINE_TUNING_JOB = Operation(
 )
 async def create_job(
     body: Annotated[FineTuningJobCreateRequest, ParsedBody(FineTuningJobCreateRequest)],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> FineTuningJobObject:
     """Queue a LoRA fine-tuning job of a local model on a ``fine-tune`` JSONL file."""
-    return await service.create(container, api_key.project_id, body)
+    return await service.create(container, meter, body)
 
 
 @router.get("/fine_tuning/jobs", response_model=FineTuningJobList)

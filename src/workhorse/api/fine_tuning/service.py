@@ -21,8 +21,9 @@ from workhorse.api.fine_tuning.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest, NotFound, UnsupportedParameter
+from workhorse.governance.meter import Meter
 from workhorse.providers.registry import local_gguf_models
-from workhorse.store.fine_tuning import ENDED, PAUSED, JobRecord
+from workhorse.store.fine_tuning import ENDED, PAUSED, JobRecord, new_job_id, training_reservation
 
 FINE_TUNE_PURPOSE = "fine-tune"
 
@@ -67,9 +68,12 @@ async def _check_file(container: Container, owner: str, file_id: str, param: str
 
 
 async def create(
-    container: Container, owner: str, body: FineTuningJobCreateRequest
+    container: Container, meter: Meter, body: FineTuningJobCreateRequest
 ) -> FineTuningJobObject:
-    """Check the request, record the job and queue it."""
+    """Check the request, record the job and queue it. Under a token limit or budget the
+    job holds a reservation (429 when there is no room at all) that its trained tokens
+    settle when it ends."""
+    owner = meter.project_id
     if body.method is not None and body.method.type != "supervised":
         raise UnsupportedParameter(
             f"the {body.method.type!r} method is not offered; use 'supervised'",
@@ -88,8 +92,12 @@ async def create(
     if body.validation_file is not None:
         await _check_file(container, owner, body.validation_file, "validation_file")
     hyper: dict[str, Any] = body.resolved_hyperparameters().model_dump()
+    job_id = new_job_id()
+    await meter.hold(training_reservation(job_id), 1)
     job = await container.fine_tuning.create(
         owner,
+        job_id=job_id,
+        api_key_id=meter.api_key_id,
         model=body.model,
         training_file=body.training_file,
         validation_file=body.validation_file,

@@ -21,12 +21,13 @@ from workhorse.api.messages.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest
-from workhorse.http.auth import RequireScope
+from workhorse.governance.meter import Meter
+from workhorse.http.auth import MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEResponse, event_schema
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.store.api_keys import Scope
 
 
 def check_anthropic_version(
@@ -54,12 +55,10 @@ router = APIRouter(
 )
 
 
-async def _create_whole(
-    container: Container, _caller: ApiKeyRecord, body: MessageCreateRequest
-) -> Message:
+async def _create_whole(container: Container, caller: Meter, body: MessageCreateRequest) -> Message:
     if body.stream:
         raise InvalidRequest("stream is not available over SOAP", param="stream")
-    return await service.create(container, body)
+    return await service.create(container, caller, body)
 
 
 CREATE_MESSAGE = Operation(
@@ -87,14 +86,15 @@ _EVENT_SCHEMA = MessageStreamEvent.model_json_schema()
 )
 async def create_message(
     body: Annotated[MessageCreateRequest, ParsedBody(MessageCreateRequest)],
+    meter: MeterDep,
     container: ContainerDep,
     request: Request,
 ) -> Response:
     """Answer a conversation, whole or streamed (Anthropic's event sequence)."""
     if body.stream:
         request_id = getattr(request.state, "request_id", None)
-        return SSEResponse(await service.start_stream(container, body, request_id))
-    message = await service.create(container, body)
+        return SSEResponse(await service.start_stream(container, meter, body, request_id))
+    message = await service.create(container, meter, body)
     return JSONResponse(message.model_dump(mode="json"))
 
 

@@ -27,6 +27,7 @@ from workhorse.api.messages.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter, WorkhorseError
+from workhorse.governance.meter import Meter
 from workhorse.http.sse import SSEEvent
 from workhorse.providers.base import (
     ChatMessage,
@@ -100,20 +101,20 @@ async def _fit_window(model: ChatModel, params: GenerationParams) -> GenerationP
 
 
 async def _start(
-    container: Container, request: MessageCreateRequest, params: GenerationParams
+    container: Container, meter: Meter, request: MessageCreateRequest, params: GenerationParams
 ) -> tuple[Generation, bool]:
     """The started generation, and whether ``max_tokens`` was lowered to fit the window."""
     model = await container.models.chat_model(request.model)
     fitted = await _fit_window(model, params)
-    generation = await model.start(fitted)
+    generation = await meter.start(model, fitted)
     container.metrics.generations.labels(model.id).inc()
     return generation, fitted.max_tokens != params.max_tokens
 
 
-async def create(container: Container, request: MessageCreateRequest) -> Message:
+async def create(container: Container, meter: Meter, request: MessageCreateRequest) -> Message:
     """Run the generation to its end and return the whole message."""
     params = replace(generation_params(request), incremental=False)
-    generation, window_limited = await _start(container, request, params)
+    generation, window_limited = await _start(container, meter, request, params)
     parts: list[str] = []
     finish: Finish | None = None
     try:
@@ -148,10 +149,11 @@ async def count_tokens(
 
 
 async def start_stream(
-    container: Container, request: MessageCreateRequest, request_id: str | None
+    container: Container, meter: Meter, request: MessageCreateRequest, request_id: str | None
 ) -> AsyncIterator[SSEEvent]:
     """Start the generation (errors raise here) and return its events."""
-    generation, window_limited = await _start(container, request, generation_params(request))
+    params = generation_params(request)
+    generation, window_limited = await _start(container, meter, request, params)
     events = stream_events(generation, request.model, request_id, window_limited=window_limited)
     return _ClosingEvents(generation, events)
 

@@ -21,12 +21,13 @@ from workhorse.api.responses.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest
-from workhorse.http.auth import ApiKeyDep, RequireScope
+from workhorse.governance.meter import Meter
+from workhorse.http.auth import ApiKeyDep, MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEEvent, SSEResponse, event_schema
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.store.api_keys import Scope
 from workhorse.store.responses import Json, dumps
 
 router = APIRouter(tags=["responses"], dependencies=[RequireScope(Scope.CHAT)])
@@ -40,11 +41,11 @@ _STREAM: dict[int | str, dict[str, Any]] = {
 
 
 async def _create_whole(
-    container: Container, caller: ApiKeyRecord, body: ResponseCreateRequest
+    container: Container, caller: Meter, body: ResponseCreateRequest
 ) -> ResponseSummary:
     if body.stream:
         raise InvalidRequest("stream is not available over SOAP", param="stream")
-    created = await service.create(container, caller.project_id, body)
+    created = await service.create(container, caller, body)
     assert created.response is not None
     return ResponseSummary.of(created.response)
 
@@ -75,11 +76,11 @@ async def _sse(events: AsyncIterator[Json]) -> AsyncIterator[str | SSEEvent]:
 )
 async def create_response(
     body: Annotated[ResponseCreateRequest, ParsedBody(ResponseCreateRequest)],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> Response:
     """Generate a response: whole, streamed, or in the background."""
-    created = await service.create(container, api_key.project_id, body)
+    created = await service.create(container, meter, body)
     if created.events is not None:
         return SSEResponse(_sse(created.events), close=created.on_disconnect)
     return JSONResponse(created.response)

@@ -28,7 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from workhorse.api.responses.events import TERMINAL, ResponseBuilder, usage
 from workhorse.api.responses.log import EventLog
 from workhorse.api.responses.prompt import params_from_json
-from workhorse.errors import RateLimited, ServiceUnavailable, WorkhorseError
+from workhorse.errors import BudgetExceeded, RateLimited, ServiceUnavailable, WorkhorseError
+from workhorse.governance.meter import Meter, MeterFactory
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.base import Finish, Generation, GenerationParams, TextDelta, ToolCallDone
 from workhorse.providers.registry import ModelRegistry
@@ -62,6 +63,14 @@ class Job:
     prior_output_tokens: int = 0
     search: tuple[str, list[Json] | None] | None = None
     """The file search that ran for it: its query, and its results if included."""
+    meter: Meter | None = None
+    """Who pays for it: its generation is reserved and settled on this meter."""
+    attempt: int = 1
+
+
+def reservation_of(response_id: str, attempt: int) -> str:
+    """The token reservation of one attempt at a response (a takeover is another)."""
+    return f"{response_id}.{attempt}"
 
 
 class LiveRun:
@@ -88,7 +97,9 @@ class ResponseRunner:
         metrics: Metrics,
         *,
         max_attempts: int,
+        meters: MeterFactory | None = None,
     ) -> None:
+        self._meters = meters
         self._store = store
         self._conversations = conversations
         self._models = models
@@ -136,10 +147,21 @@ class ResponseRunner:
             live.task.cancel()  # still waiting for the model: nothing written yet
 
     async def _start(self, live: LiveRun) -> Generation:
-        model = await self._models.chat_model(live.job.model_id)
+        job = live.job
+        model = await self._models.chat_model(job.model_id)
         while True:
             try:
-                generation = await model.start(live.job.params)
+                if job.meter is None:
+                    generation = await model.start(job.params)
+                else:
+                    generation = await job.meter.start(
+                        model,
+                        job.params,
+                        reservation_of(job.response_id, job.attempt),
+                        extra_output=job.prior_output_tokens,
+                    )
+            except BudgetExceeded:
+                raise  # no waiting out a spent budget: the response fails, saying why
             except RateLimited as exc:  # a background job waits its turn instead
                 await asyncio.sleep(float(exc.headers.get("Retry-After", "1")))
                 continue
@@ -328,6 +350,11 @@ class ResponseRunner:
         builder = ResponseBuilder.replay(record.object, events)
         builder.citations = record.request.get("citations", [])
         search = record.request.get("search")
+        meter = None
+        if self._meters is not None and record.api_key_id is not None:
+            meter = await self._meters(record.owner, record.api_key_id)
+            for attempt in range(1, record.attempts):  # what died with its process
+                await meter.abandon(reservation_of(record.id, attempt))
         job = Job(
             response_id=record.id,
             model_id=record.model,
@@ -338,6 +365,8 @@ class ResponseRunner:
             conversation_id=record.conversation_id,
             input_items=record.input_items,
             search=(search[0], search[1]) if search else None,
+            meter=meter,
+            attempt=record.attempts,
         )
         if record.cancel_requested:
             await self._settle(job, "cancelled")

@@ -20,7 +20,7 @@ from typing import Any
 from workhorse.api.conversations.items import StoredItem, item_text, normalise
 from workhorse.api.responses.events import TERMINAL, ResponseBuilder
 from workhorse.api.responses.prompt import fit, messages_for, params_to_json
-from workhorse.api.responses.runner import Job
+from workhorse.api.responses.runner import Job, reservation_of
 from workhorse.api.responses.schemas import (
     FunctionChoice,
     InputItemList,
@@ -30,6 +30,7 @@ from workhorse.api.responses.schemas import (
 from workhorse.api.vector_stores.grounding import ground
 from workhorse.container import Container
 from workhorse.errors import ContextLengthExceeded, InvalidRequest, NotFound
+from workhorse.governance.meter import Meter
 from workhorse.providers.base import GenerationParams, ToolSpec
 from workhorse.store.responses import Json, StoredResponse
 
@@ -152,8 +153,9 @@ def _initial_object(
     }
 
 
-async def create(container: Container, owner: str, body: ResponseCreateRequest) -> Created:
+async def create(container: Container, meter: Meter, body: ResponseCreateRequest) -> Created:
     """Create a response: run it (foreground) or queue it (background)."""
+    owner = meter.project_id
     model = await container.models.chat_model(body.model)
     input_items = _input_items(body)
     history = await _history(container, owner, body)
@@ -186,7 +188,7 @@ async def create(container: Container, owner: str, body: ResponseCreateRequest) 
     generation = None
     if not body.background:
         try:
-            generation = await model.start(params)
+            generation = await meter.start(model, params, reservation_of(response_id, 1))
         except ContextLengthExceeded as exc:
             raise ContextLengthExceeded(exc.message, param="input") from exc
         container.metrics.generations.labels(model.id).inc()
@@ -201,6 +203,7 @@ async def create(container: Container, owner: str, body: ResponseCreateRequest) 
     record = StoredResponse(
         id=response_id,
         owner=owner,
+        api_key_id=meter.api_key_id,
         model=body.model,
         status=status,
         background=body.background,
@@ -236,6 +239,7 @@ async def create(container: Container, owner: str, body: ResponseCreateRequest) 
         stream=body.stream,
         conversation_id=body.conversation_id(),
         input_items=input_items,
+        meter=meter,
     )
     live = container.runner.launch(job, generation)
     if body.stream:

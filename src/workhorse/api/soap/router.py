@@ -65,11 +65,11 @@ def soap_router(operations: list[Operation]) -> APIRouter:
                 body = operation.request.model_validate(fields if isinstance(fields, dict) else {})
             except ValidationError as exc:
                 raise validation_error(exc.errors()) from exc
-            await check_body_model(container, api_key, body)
+            await check_body_model(request, container, api_key, body)
             await claim_idempotency_key(
                 request, api_key, {"operation": operation.name, **body.model_dump(mode="json")}
             )
-            result = await operation.run(container, api_key, body)
+            result = await operation.run(container, request.state.meter, body)
         except WorkhorseError as exc:
             return fault_response(version, exc)
         return result_response(version, operation.name, result.model_dump(mode="json"))

@@ -16,11 +16,12 @@ from workhorse.api.uploads.schemas import (
     UploadPartRequest,
 )
 from workhorse.container import Container
-from workhorse.http.auth import ApiKeyDep, RequireScope
+from workhorse.governance.meter import Meter
+from workhorse.http.auth import ApiKeyDep, MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import ApiKeyRecord, Scope
+from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["uploads"], dependencies=[RequireScope(Scope.FILES)])
 
@@ -28,9 +29,7 @@ router = APIRouter(tags=["uploads"], dependencies=[RequireScope(Scope.FILES)])
 PART_BODY_LIMIT = MAX_PART_BYTES + 1024 * 1024
 
 
-async def _create(
-    container: Container, caller: ApiKeyRecord, body: UploadCreateRequest
-) -> UploadObject:
+async def _create(container: Container, caller: Meter, body: UploadCreateRequest) -> UploadObject:
     return await service.create(container, caller.project_id, body)
 
 
@@ -81,11 +80,11 @@ async def add_upload_part(
 async def complete_upload(
     upload_id: str,
     body: Annotated[UploadCompleteRequest, ParsedBody(UploadCompleteRequest)],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> UploadObject:
     """Assemble the listed parts, in that order, into a File."""
-    return await service.complete(container, api_key.project_id, upload_id, body)
+    return await service.complete(container, meter.project_id, upload_id, body, meter)
 
 
 @router.post("/uploads/{upload_id}/cancel", response_model=UploadObject)

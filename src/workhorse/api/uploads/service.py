@@ -33,6 +33,7 @@ from workhorse.errors import (
     PayloadTooLarge,
     WorkhorseError,
 )
+from workhorse.governance.meter import Meter
 from workhorse.http.multipart import ReceivedFile
 from workhorse.store.uploads import (
     CANCELLED,
@@ -189,7 +190,11 @@ def _completed_again(record: UploadRecord, part_ids: list[str]) -> None:
 
 
 async def complete(
-    container: Container, owner: str, upload_id: str, request: UploadCompleteRequest
+    container: Container,
+    owner: str,
+    upload_id: str,
+    request: UploadCompleteRequest,
+    payer: Meter | None = None,
 ) -> UploadObject:
     """Assemble the listed parts into a File; the same request again answers the same."""
     record = await _get(container, owner, upload_id)
@@ -210,7 +215,7 @@ async def complete(
             return await to_object(container, current)
         raise _conflict(current, "it cannot be completed")
     try:
-        file_id = await _assemble_file(container, current, chosen, request.md5)
+        file_id = await _assemble_file(container, current, chosen, request.md5, payer)
         finished = await container.uploads.finish(current, file_id)
     except BaseException:
         await container.uploads.release(current)
@@ -222,7 +227,11 @@ async def complete(
 
 
 async def _assemble_file(
-    container: Container, record: UploadRecord, parts: list[PartRecord], md5: str | None
+    container: Container,
+    record: UploadRecord,
+    parts: list[PartRecord],
+    md5: str | None,
+    payer: Meter | None,
 ) -> str:
     folder = _parts_folder(container, record.id)
     assembled, digest = await asyncio.to_thread(
@@ -242,7 +251,7 @@ async def _assemble_file(
                 f"the parts' MD5 is {digest}, not the md5 given ({md5})", param="md5"
             )
         created = await files.keep(
-            container, record.owner, record.purpose, record.filename, assembled
+            container, record.owner, record.purpose, record.filename, assembled, payer
         )
     finally:
         assembled.path.unlink(missing_ok=True)  # already gone once the blob store adopted it

@@ -1,0 +1,108 @@
+"""``/v1/organization/usage/{completions,embeddings}``: OpenAI's Usage API, admin keys only.
+
+The figures are the sums of what every request and job recorded (``governance.meter``):
+exactly the ``usage`` the clients were given, to the token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from workhorse.api.usage.schemas import (
+    CompletionsBucket,
+    CompletionsPage,
+    CompletionsResult,
+    EmbeddingsBucket,
+    EmbeddingsPage,
+    EmbeddingsResult,
+)
+from workhorse.api.usage.service import UsageQuery, buckets, parse_query
+from workhorse.http.auth import RequireScope
+from workhorse.http.deps import ContainerDep
+from workhorse.store.api_keys import Scope
+
+router = APIRouter(
+    prefix="/organization/usage", tags=["usage"], dependencies=[RequireScope(Scope.ADMIN)]
+)
+
+
+def usage_query(  # the Usage API's query parameters, as OpenAI names them
+    start_time: Annotated[int, Query(ge=0, description="Unix seconds, inclusive")],
+    end_time: Annotated[int | None, Query(ge=1, description="Unix seconds, exclusive")] = None,
+    bucket_width: Annotated[str, Query(description="1m, 1h or 1d")] = "1d",
+    group_by: Annotated[
+        list[str] | None, Query(description="project_id, api_key_id, model")
+    ] = None,
+    project_ids: Annotated[list[str] | None, Query()] = None,
+    api_key_ids: Annotated[list[str] | None, Query()] = None,
+    models: Annotated[list[str] | None, Query()] = None,
+    limit: Annotated[int | None, Query(description="Buckets a page")] = None,
+    page: Annotated[str | None, Query(description="next_page of the previous page")] = None,
+) -> UsageQuery:
+    return parse_query(
+        start_time=start_time,
+        end_time=end_time,
+        bucket_width=bucket_width,
+        group_by=group_by or [],
+        project_ids=project_ids or [],
+        api_key_ids=api_key_ids or [],
+        models=models or [],
+        limit=limit,
+        page=page,
+    )
+
+
+QueryDep = Annotated[UsageQuery, Depends(usage_query)]
+
+
+@router.get("/completions", response_model=CompletionsPage)
+async def completions_usage(
+    container: ContainerDep,
+    query: QueryDep,
+) -> CompletionsPage:
+    """Tokens and model requests of chat completions, responses and messages."""
+    found, next_page = await buckets(container.governor.usage, ("completions",), query)
+    data = [
+        CompletionsBucket(
+            start_time=b.start,
+            end_time=b.end,
+            results=[
+                CompletionsResult(
+                    input_tokens=row.totals["input_tokens"],
+                    output_tokens=row.totals["output_tokens"],
+                    num_model_requests=row.totals["model_requests"],
+                    **row.group,
+                )
+                for row in b.rows
+            ],
+        )
+        for b in found
+    ]
+    return CompletionsPage(data=data, has_more=next_page is not None, next_page=next_page)
+
+
+@router.get("/embeddings", response_model=EmbeddingsPage)
+async def embeddings_usage(
+    container: ContainerDep,
+    query: QueryDep,
+) -> EmbeddingsPage:
+    """Tokens and model requests of embeddings."""
+    found, next_page = await buckets(container.governor.usage, ("embeddings",), query)
+    data = [
+        EmbeddingsBucket(
+            start_time=b.start,
+            end_time=b.end,
+            results=[
+                EmbeddingsResult(
+                    input_tokens=row.totals["input_tokens"],
+                    num_model_requests=row.totals["model_requests"],
+                    **row.group,
+                )
+                for row in b.rows
+            ],
+        )
+        for b in found
+    ]
+    return EmbeddingsPage(data=data, has_more=next_page is not None, next_page=next_page)

@@ -1,0 +1,95 @@
+"""Usage buckets as OpenAI's Usage API pages them."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from workhorse.errors import InvalidRequest
+from workhorse.store.usage import GROUPS, Row, UsageStore
+
+WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
+# Buckets a page holds by default and at most, as OpenAI documents them.
+PAGE = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """A validated Usage API query."""
+
+    start: int
+    end: int
+    width: str
+    group_by: tuple[str, ...]
+    filters: dict[str, list[str]]
+    limit: int
+
+
+def parse_query(
+    *,
+    start_time: int,
+    end_time: int | None,
+    bucket_width: str,
+    group_by: list[str],
+    project_ids: list[str],
+    api_key_ids: list[str],
+    models: list[str],
+    limit: int | None,
+    page: str | None,
+) -> UsageQuery:
+    """400 naming the parameter for anything the API does not take."""
+    if bucket_width not in WIDTHS:
+        raise InvalidRequest("bucket_width is one of 1m, 1h, 1d", param="bucket_width")
+    groups = [g.strip() for given in group_by for g in given.split(",") if g.strip()]
+    for name in groups:
+        if name not in GROUPS:
+            raise InvalidRequest(
+                f"cannot group by {name!r}; group_by takes {', '.join(GROUPS)}", param="group_by"
+            )
+    start = start_time // 60 * 60  # usage is kept per minute; buckets start at start_time
+    if page is not None:
+        if not page.isdigit() or int(page) < start:
+            raise InvalidRequest("page is not a cursor this query returned", param="page")
+        start = int(page)
+    end = end_time if end_time is not None else int(time.time()) // 60 * 60 + 60
+    if end <= start:
+        raise InvalidRequest("end_time must be after start_time", param="end_time")
+    default, most = PAGE[bucket_width]
+    if limit is not None and not 1 <= limit <= most:
+        raise InvalidRequest(f"limit is 1 to {most} for {bucket_width} buckets", param="limit")
+    filters = {
+        name: values
+        for name, values in (
+            ("project_id", project_ids),
+            ("api_key_id", api_key_ids),
+            ("model", models),
+        )
+        if values
+    }
+    return UsageQuery(
+        start, end, bucket_width, tuple(dict.fromkeys(groups)), filters, limit or default
+    )
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: int
+    end: int
+    rows: list[Row]
+
+
+async def buckets(
+    store: UsageStore, apis: tuple[str, ...], query: UsageQuery
+) -> tuple[list[Bucket], str | None]:
+    """One page of buckets (empty ones included) and the next page's cursor."""
+    width = WIDTHS[query.width]
+    starts = list(range(query.start, query.end, width))
+    page, rest = starts[: query.limit], starts[query.limit :]
+    page_end = min(page[-1] + width, query.end)
+    rows = await store.sums(apis, query.start, page_end, width, query.group_by, query.filters)
+    by_start: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_start[row.start].append(row)
+    found = [Bucket(s, min(s + width, query.end), by_start.get(s, [])) for s in page]
+    return found, str(rest[0]) if rest else None

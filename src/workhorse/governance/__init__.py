@@ -1,0 +1,1 @@
+"""Limits, budgets and usage: what a key or project may spend, and what it spent (no HTTP)."""
