@@ -362,3 +362,17 @@ def test_a_job_can_be_created_over_soap(server: Server, client: openai.OpenAI) -
     assert created.status == "validating_files"
     assert created.user_provided_suffix == "soap"
     assert client.fine_tuning.jobs.cancel(created.id).status == "cancelled"
+
+
+def test_a_job_under_a_budget_pays_its_trained_tokens(server: Server) -> None:
+    key = server.create_key("--name", f"trainer-{SEED}", "--budget", "100000000/month")
+    with openai.OpenAI(base_url=server.v1, api_key=key, max_retries=0) as client:
+        job = start(client, hyperparameters={"n_epochs": 1, "batch_size": 2})
+        done = wait_status(client, job.id, {"succeeded", "failed", "cancelled"})
+    assert done.status == "succeeded", done.error
+    assert done.trained_tokens
+    key_id = [line for line in server.cli("keys", "list").stdout.splitlines() if key[:10] in line]
+    table = server.cli("usage", "--since", "1h", "--by", "key,api").stdout.splitlines()
+    (row,) = [r for r in table if r.startswith(key_id[0].split()[0]) and " fine_tuning " in r]
+    # KEY API REQUESTS ERRORS MODEL-CALLS INPUT OUTPUT TRAINED STORED
+    assert int(row.split()[7]) == done.trained_tokens

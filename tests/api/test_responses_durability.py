@@ -7,7 +7,9 @@ that a restarted server settles what the killed one left behind within seconds.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,9 @@ def test_kill_9_mid_background_generation_then_restart_completes_it(
 ) -> None:
     data_dir = tmp_path / "data"
     with run_workhorse(tmp_path, fresh_database, data_dir=data_dir, **LEASE) as first:
+        # A key under a token limit: the dead attempt's reservation must settle to nothing.
+        paying = first.create_key("--name", "paying", "--tpm", "100000")
+        first = replace(first, api_key=paying)
         started = sdk(first).responses.create(
             model=MODEL, input=LONG, max_output_tokens=300, temperature=0, background=True
         )
@@ -85,9 +90,12 @@ def test_kill_9_mid_background_generation_then_restart_completes_it(
         assert before.status == "in_progress"
         seen = before.output_text
     with run_workhorse(tmp_path, fresh_database, data_dir=data_dir, **LEASE) as second:
+        second = replace(second, api_key=paying)
         assert wait_ended(second, started.id) in ("completed", "incomplete")
         events = all_events(second, started.id)
         final = sdk(second).responses.retrieve(started.id)
+        spent = usage_totals(second)
+        window = httpx.get(second.v1 + "/models", headers=second.headers())
     seqs = [e["sequence_number"] for e in events]
     assert seqs == list(range(len(seqs)))  # nothing lost, nothing repeated
     kinds = [e["type"] for e in events]
@@ -100,6 +108,21 @@ def test_kill_9_mid_background_generation_then_restart_completes_it(
     assert len(final.output_text) > len(seen)
     assert final.usage is not None
     assert final.usage.output_tokens <= 300
+    # What the client was told is what was recorded and what the token window holds.
+    assert spent == (final.usage.input_tokens, final.usage.output_tokens)
+    remaining = int(window.headers["x-ratelimit-remaining-tokens"])
+    assert remaining == 100000 - final.usage.input_tokens - final.usage.output_tokens
+
+
+def usage_totals(server: Server) -> tuple[int, int]:
+    """Input and output tokens the Usage API reports for the last hour."""
+    answer = httpx.get(
+        server.v1 + "/organization/usage/completions",
+        params={"start_time": int(time.time()) - 3600, "bucket_width": "1h"},
+        headers={"Authorization": f"Bearer {server.admin_key}"},
+    ).json()
+    results = [r for bucket in answer["data"] for r in bucket["results"]]
+    return sum(r["input_tokens"] for r in results), sum(r["output_tokens"] for r in results)
 
 
 def test_kill_9_mid_foreground_stream_leaves_it_incomplete_after_restart(

@@ -13,8 +13,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from tests.servers import Server
 from workhorse.app import create_app
 from workhorse.config import Settings
+from workhorse.governance.keys import Scope
 from workhorse.http.auth import ScopeCheck
-from workhorse.store.api_keys import Scope
 
 
 def test_bearer_and_x_api_key_are_both_accepted(server: Server) -> None:

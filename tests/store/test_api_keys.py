@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from workhorse.errors import Conflict
-from workhorse.store.api_keys import PROJECT_SCOPES, ApiKeyStore, KeyChanges, Scope, hash_key
+from workhorse.governance.keys import PROJECT_SCOPES, KeyChanges, Scope
+from workhorse.store.api_keys import ApiKeyStore, hash_key
 from workhorse.store.db import migrate, open_database
 from workhorse.store.projects import ProjectStore
 

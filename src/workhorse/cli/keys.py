@@ -23,8 +23,8 @@ from workhorse.cli.common import (
     split_list,
     when,
 )
+from workhorse.governance.keys import PROJECT_SCOPES, ApiKeyRecord, KeyChanges, Scope, parse_scopes
 from workhorse.governance.limits import NO_LIMITS
-from workhorse.store.api_keys import PROJECT_SCOPES, ApiKeyRecord, KeyChanges, Scope, parse_scopes
 
 app = typer.Typer(help="Create, list, update, rotate and revoke API keys.", no_args_is_help=True)
 

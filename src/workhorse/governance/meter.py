@@ -74,8 +74,8 @@ class Meter:
     async def admit(self, reservation: str) -> Admission | None:
         """Count the request on rpm and concurrency limits (429 when reached), and read
         where the token limits stand (for the headers)."""
-        if not self.subjects:
-            return None
+        if not any(s.limits.rpm or s.limits.max_concurrent or s.limits.tpm for s in self.subjects):
+            return None  # a budget alone is met when tokens are reserved
         return await self.governor.limits.admit(self.subjects, reservation)
 
     async def start(

@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from workhorse.container import Container
 from workhorse.errors import AuthenticationFailed, InsufficientScope, ModelNotAllowed, ModelNotFound
+from workhorse.governance.keys import ApiKeyRecord, Scope
 from workhorse.governance.meter import Meter, subjects_of
 from workhorse.http.deps import get_container
-from workhorse.store.api_keys import ApiKeyRecord, Scope
 
 
 def presented_key(request: Request) -> str | None:

@@ -30,6 +30,7 @@ from workhorse.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from workhorse.governance.keys import ApiKeyRecord
 from workhorse.http.auth import check_body_model, require_api_key
 from workhorse.http.deps import get_container
 from workhorse.http.errors import validation_error
@@ -39,7 +40,6 @@ from workhorse.http.jsonbody import parse_json
 from workhorse.http.multipart import MultipartLimits, MultipartReader
 from workhorse.http.shape import Reading, Shaper
 from workhorse.http.xml import parse_xml
-from workhorse.store.api_keys import ApiKeyRecord
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -26,9 +26,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workhorse.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
+from workhorse.governance.keys import ApiKeyRecord
 from workhorse.http.deps import get_container
 from workhorse.http.sealing import is_sealed, seal, unseal
-from workhorse.store.api_keys import ApiKeyRecord
 from workhorse.store.idempotency import (
     Claimed,
     IdempotencyStore,

@@ -53,6 +53,12 @@ def _retry_count(scope: Scope) -> int:
     return 0
 
 
+def _budget_warning(state: dict[str, object]) -> str | None:
+    """The soft budgets the request passed, if any (``governance.meter.Meter.warnings``)."""
+    warnings = getattr(state.get("meter"), "warnings", None)
+    return "; ".join(warnings) if warnings else None
+
+
 class RequestContextMiddleware:
     """Request id, access log and catch-all error rendering for HTTP requests."""
 
@@ -117,7 +123,9 @@ class RequestContextMiddleware:
                         "bytes_in": counts["in"],
                         "bytes_out": counts["out"],
                         "api_key_id": state.get("api_key_id"),
+                        "project_id": state.get("project_id"),
                         "client_retry": retries,
+                        "budget_warning": _budget_warning(state),
                     },
                 )
 

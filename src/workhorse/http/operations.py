@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from workhorse.container import Container
+from workhorse.governance.keys import Scope
 from workhorse.governance.meter import Meter
-from workhorse.store.api_keys import Scope
 
 
 @dataclass(frozen=True)

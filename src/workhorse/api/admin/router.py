@@ -25,13 +25,13 @@ from workhorse.api.admin.schemas import (
     ProjectUpdateRequest,
 )
 from workhorse.container import Container
+from workhorse.governance.keys import Scope
 from workhorse.governance.meter import Meter
 from workhorse.http.auth import RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sealing import seal_replay
-from workhorse.store.api_keys import Scope
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[RequireScope(Scope.ADMIN)])
 Sealed = [Depends(seal_replay)]

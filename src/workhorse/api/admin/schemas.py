@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workhorse.store.api_keys import MAX_GRACE, Scope
+from workhorse.governance.keys import Scope
+from workhorse.store.api_keys import MAX_GRACE
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
 ModelId = Annotated[str, Field(min_length=1, max_length=400)]

@@ -16,8 +16,8 @@ from workhorse.api.admin.schemas import (
     ProjectUpdateRequest,
 )
 from workhorse.container import Container
+from workhorse.governance.keys import PROJECT_SCOPES, ApiKeyRecord, KeyChanges
 from workhorse.governance.limits import NO_LIMITS, Budget, Limits
-from workhorse.store.api_keys import PROJECT_SCOPES, ApiKeyRecord, KeyChanges
 from workhorse.store.projects import ProjectRecord
 
 

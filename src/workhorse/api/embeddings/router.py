@@ -10,12 +10,12 @@ from workhorse.api.embeddings import service
 from workhorse.api.embeddings.schemas import EmbeddingList, EmbeddingRequest
 from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter
+from workhorse.governance.keys import Scope
 from workhorse.governance.meter import Meter
 from workhorse.http.auth import MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ModelsDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["embeddings"], dependencies=[RequireScope(Scope.EMBEDDINGS)])
 

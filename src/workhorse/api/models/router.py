@@ -10,9 +10,9 @@ from fastapi import APIRouter
 
 from workhorse.api.models.schemas import Model, ModelDeleted, ModelList
 from workhorse.errors import Forbidden, ModelNotFound
+from workhorse.governance.keys import Scope
 from workhorse.http.auth import ApiKeyDep, RequireScope, check_model_access
 from workhorse.http.deps import ContainerDep
-from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["models"])
 

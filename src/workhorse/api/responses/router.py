@@ -21,13 +21,13 @@ from workhorse.api.responses.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest
+from workhorse.governance.keys import Scope
 from workhorse.governance.meter import Meter
 from workhorse.http.auth import ApiKeyDep, MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 from workhorse.http.sse import SSEEvent, SSEResponse, event_schema
-from workhorse.store.api_keys import Scope
 from workhorse.store.responses import Json, dumps
 
 router = APIRouter(tags=["responses"], dependencies=[RequireScope(Scope.CHAT)])

@@ -16,12 +16,12 @@ from workhorse.api.uploads.schemas import (
     UploadPartRequest,
 )
 from workhorse.container import Container
+from workhorse.governance.keys import Scope
 from workhorse.governance.meter import Meter
 from workhorse.http.auth import ApiKeyDep, MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["uploads"], dependencies=[RequireScope(Scope.FILES)])
 

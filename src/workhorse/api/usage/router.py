@@ -18,10 +18,10 @@ from workhorse.api.usage.schemas import (
     EmbeddingsPage,
     EmbeddingsResult,
 )
-from workhorse.api.usage.service import UsageQuery, buckets, parse_query
+from workhorse.api.usage.service import Group, UsageQuery, Width, buckets, parse_query
+from workhorse.governance.keys import Scope
 from workhorse.http.auth import RequireScope
 from workhorse.http.deps import ContainerDep
-from workhorse.store.api_keys import Scope
 
 router = APIRouter(
     prefix="/organization/usage", tags=["usage"], dependencies=[RequireScope(Scope.ADMIN)]
@@ -31,24 +31,29 @@ router = APIRouter(
 def usage_query(  # the Usage API's query parameters, as OpenAI names them
     start_time: Annotated[int, Query(ge=0, description="Unix seconds, inclusive")],
     end_time: Annotated[int | None, Query(ge=1, description="Unix seconds, exclusive")] = None,
-    bucket_width: Annotated[str, Query(description="1m, 1h or 1d")] = "1d",
-    group_by: Annotated[
-        list[str] | None, Query(description="project_id, api_key_id, model")
-    ] = None,
+    bucket_width: Annotated[Width, Query(description="1m, 1h or 1d")] = "1d",
+    group_by: Annotated[list[Group] | None, Query()] = None,
     project_ids: Annotated[list[str] | None, Query()] = None,
     api_key_ids: Annotated[list[str] | None, Query()] = None,
     models: Annotated[list[str] | None, Query()] = None,
-    limit: Annotated[int | None, Query(description="Buckets a page")] = None,
+    # The official SDKs send lists with brackets (group_by[]=model); both are read.
+    group_by_: Annotated[list[Group] | None, Query(alias="group_by[]")] = None,
+    project_ids_: Annotated[list[str] | None, Query(alias="project_ids[]")] = None,
+    api_key_ids_: Annotated[list[str] | None, Query(alias="api_key_ids[]")] = None,
+    models_: Annotated[list[str] | None, Query(alias="models[]")] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=1440, description="Buckets a page (at most 1440, 168, 31)")
+    ] = None,
     page: Annotated[str | None, Query(description="next_page of the previous page")] = None,
 ) -> UsageQuery:
     return parse_query(
         start_time=start_time,
         end_time=end_time,
         bucket_width=bucket_width,
-        group_by=group_by or [],
-        project_ids=project_ids or [],
-        api_key_ids=api_key_ids or [],
-        models=models or [],
+        group_by=[*(group_by or []), *(group_by_ or [])],
+        project_ids=[*(project_ids or []), *(project_ids_ or [])],
+        api_key_ids=[*(api_key_ids or []), *(api_key_ids_ or [])],
+        models=[*(models or []), *(models_ or [])],
         limit=limit,
         page=page,
     )

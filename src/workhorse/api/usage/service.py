@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Literal
 
 from workhorse.errors import InvalidRequest
 from workhorse.store.usage import GROUPS, Row, UsageStore
 
+Width = Literal["1m", "1h", "1d"]
+Group = Literal["project_id", "api_key_id", "model"]
 WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 # Buckets a page holds by default and at most, as OpenAI documents them.
 PAGE = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}

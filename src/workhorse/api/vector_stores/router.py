@@ -26,12 +26,12 @@ from workhorse.api.vector_stores.schemas import (
     VectorStoreUpdateRequest,
 )
 from workhorse.container import Container
+from workhorse.governance.keys import Scope
 from workhorse.governance.meter import Meter
 from workhorse.http.auth import ApiKeyDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
-from workhorse.store.api_keys import Scope
 
 router = APIRouter(tags=["vector stores"], dependencies=[RequireScope(Scope.KNOWLEDGE)])
 
