@@ -5,7 +5,7 @@
 #   make install-test   install the server and test tools into .venv
 #   make lint      ruff + mypy
 #   make bench     the benchmarks in bench/ (prints ratios)
-#   make contract  the long schemathesis run over the OpenAPI document (both modes)
+#   make contract  the schemathesis run over the OpenAPI document alone (both modes; in make test too)
 
 VENV := .venv
 PY := $(VENV)/bin/python

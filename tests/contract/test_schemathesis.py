@@ -6,8 +6,8 @@ accepted), its coverage, fuzzing and stateful phases (ids flow through the docum
 ``links``), over every path, SOAP, uploads and fine-tuning included, with a fixed seed, in
 each storage mode. Every warning fails the run too (``schemathesis.toml`` lists the rules a
 schema cannot state, each with its reason). ``hooks.py`` writes XML and form bodies as
-docs/formats.md says. Run with ``make contract`` (``WORKHORSE_CONTRACT_EXAMPLES`` for a
-longer run); marked ``contract``, it joins ``make test`` once it passes.
+docs/formats.md says. Part of ``make test``; alone with ``make contract``
+(``WORKHORSE_CONTRACT_EXAMPLES=200`` for a longer run).
 """
 
 from __future__ import annotations

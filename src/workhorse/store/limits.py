@@ -30,6 +30,7 @@ from workhorse.governance.limits import WINDOW_MS, Limits
 from workhorse.store.db import Database
 from workhorse.store.tables import BudgetUse, LimitEvent, LimitLease, TokenReservation
 
+PRUNE_EVERY = 32
 LEASE_MS = 15 * 60_000
 """A concurrency lease a crashed process left behind frees itself after this long."""
 
@@ -100,6 +101,27 @@ def _window_events(conn: Connection, subject: str, kind: str, now_ms: int) -> li
     return [(row.at_ms, row.amount) for row in rows]
 
 
+@dataclass(frozen=True)
+class _Tally:
+    """A window's entries in one aggregate read: how many, their sum, the oldest."""
+
+    count: int
+    total: int
+    oldest_ms: int | None
+
+    def reset_ms(self, now_ms: int, empty: int) -> int:
+        return self.oldest_ms + WINDOW_MS - now_ms if self.oldest_ms is not None else empty
+
+
+def _tally(conn: Connection, subject: str, kind: str, now_ms: int) -> _Tally:
+    row = conn.execute(
+        select(func.count(), func.coalesce(func.sum(_E.c.amount), 0), func.min(_E.c.at_ms)).where(
+            _E.c.subject == subject, _E.c.kind == kind, _E.c.at_ms > now_ms - WINDOW_MS
+        )
+    ).one()
+    return _Tally(int(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
+
+
 def _wait_ms(events: list[tuple[int, int]], limit: int, need: int, now_ms: int) -> int:
     """How long until the window holds room for ``need`` more (events oldest first); 0
     when it has room now."""
@@ -126,6 +148,7 @@ class LimitStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._writes = 0
 
     async def admit(self, subjects: Sequence[Subject], reservation: str) -> Admission:
         """Count a request against every subject's rpm and concurrency; 429 naming the
@@ -140,16 +163,17 @@ class LimitStore:
         for subject in subjects:
             limits = subject.limits
             if limits.rpm is not None:
-                events = _window_events(conn, subject.name, "requests", now_ms)
-                if len(events) >= limits.rpm:
+                tally = _tally(conn, subject.name, "requests", now_ms)
+                if tally.count >= limits.rpm:
+                    events = _window_events(conn, subject.name, "requests", now_ms)
                     wait = _wait_ms(events, limits.rpm, 1, now_ms)
                     raise LimitExceeded(
                         f"Rate limit reached for {subject.label}: {limits.rpm} requests per "
                         f"minute; the next is admitted in {wait / 1000:.2f} s.",
                         headers={"Retry-After": _seconds(wait)},
                     )
-                reset = events[0][0] + WINDOW_MS - now_ms if events else WINDOW_MS
-                requests.append(Window(limits.rpm, limits.rpm - len(events) - 1, reset))
+                reset = tally.reset_ms(now_ms, WINDOW_MS)
+                requests.append(Window(limits.rpm, limits.rpm - tally.count - 1, reset))
             if limits.max_concurrent is not None:
                 running = conn.scalar(
                     select(func.count())
@@ -163,10 +187,9 @@ class LimitStore:
                         headers={"Retry-After": "1"},
                     )
             if limits.tpm is not None:
-                events = _window_events(conn, subject.name, "tokens", now_ms)
-                used = sum(amount for _, amount in events)
-                reset = events[0][0] + WINDOW_MS - now_ms if events else 0
-                tokens.append(Window(limits.tpm, max(limits.tpm - used, 0), reset))
+                tally = _tally(conn, subject.name, "tokens", now_ms)
+                remaining = max(limits.tpm - tally.total, 0)
+                tokens.append(Window(limits.tpm, remaining, tally.reset_ms(now_ms, 0)))
         counted = [s.name for s in subjects if s.limits.rpm is not None]
         leases = [s.name for s in subjects if s.limits.max_concurrent is not None]
         if counted:
@@ -183,13 +206,7 @@ class LimitStore:
                     for name in counted
                 ],
             )
-            conn.execute(
-                delete(_E).where(
-                    _E.c.subject.in_(counted),
-                    _E.c.kind == "requests",
-                    _E.c.at_ms <= now_ms - WINDOW_MS,
-                )
-            )
+            self._prune(conn, counted, now_ms)
         if leases:
             conn.execute(delete(_L).where(_L.c.subject.in_(leases), _L.c.expires_ms <= now_ms))
             conn.execute(
@@ -247,9 +264,10 @@ class LimitStore:
                         f"(prompt and output cap), over the limit of {limits.tpm} tokens per "
                         "minute; ask for fewer output tokens or a shorter prompt."
                     )
-                events = _window_events(conn, subject.name, "tokens", now_ms)
-                wait = _wait_ms(events, limits.tpm, tokens, now_ms)
-                if wait:
+                tally = _tally(conn, subject.name, "tokens", now_ms)
+                if tally.total + tokens > limits.tpm:
+                    events = _window_events(conn, subject.name, "tokens", now_ms)
+                    wait = _wait_ms(events, limits.tpm, tokens, now_ms)
                     raise LimitExceeded(
                         f"Rate limit reached for {subject.label}: {limits.tpm} tokens per "
                         f"minute; this request reserves {tokens}, room comes in "
@@ -296,15 +314,9 @@ class LimitStore:
                         reservation=reservation,
                     )
                 )
-                conn.execute(
-                    delete(_E).where(
-                        _E.c.subject == name,
-                        _E.c.kind == "tokens",
-                        _E.c.at_ms <= now_ms - WINDOW_MS,
-                    )
-                )
             if period is not None:
                 self._add_budget(conn, name, period, tokens)
+        self._prune(conn, [name for name, _, per_minute in held if per_minute], now_ms)
         conn.execute(
             insert(_R).values(
                 id=reservation,
@@ -315,6 +327,15 @@ class LimitStore:
             )
         )
         return Hold(reservation, tokens, warning)
+
+    def _prune(self, conn: Connection, subjects: list[str], now_ms: int) -> None:
+        """Every PRUNE_EVERY writes, drop the subjects' log entries the window has left
+        behind (the reads skip them anyway; this only keeps the table small)."""
+        self._writes += 1
+        if subjects and self._writes % PRUNE_EVERY == 0:
+            conn.execute(
+                delete(_E).where(_E.c.subject.in_(subjects), _E.c.at_ms <= now_ms - WINDOW_MS)
+            )
 
     @staticmethod
     def _add_budget(conn: Connection, subject: str, period: str, tokens: int) -> None:
@@ -346,7 +367,8 @@ class LimitStore:
             if row.settled is not None:
                 return
             held = json.loads(row.subjects_json)
-            _lock(conn, [name for name, _, _ in held])
+            # No lock: settling only corrects what an admission already counted (down to
+            # the tokens used), and the claim below makes it happen once.
             claimed = conn.execute(
                 update(_R)
                 .where(_R.c.id == reservation, _R.c.settled.is_(None))
