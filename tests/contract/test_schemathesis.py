@@ -34,19 +34,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.contract]
 
 @pytest.fixture(scope="module")
 def fresh_server(
-    database_url: str | None,
     storage_mode: str,
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> Iterator[Server]:
-    """A server of its own: the run leaves thousands of objects behind."""
+    """A server and database of its own: the run leaves thousands of objects behind, and
+    it calls with the install's first (admin) key."""
     tmp = tmp_path_factory.mktemp("contract")
     # Short answers: the run is about shapes, not text, and thousands of requests generate.
     short = {"WORKHORSE_DEFAULT_MAX_TOKENS": "8"}
     if storage_mode == "sqlite":
-        with run_workhorse(tmp, database_url, **short) as running:
+        with run_workhorse(tmp, **short) as running:
             yield running
         return
+    database_url: str = request.getfixturevalue("new_database")()
     with (
         run_workhorse(tmp, database_url, **short, **scaled_env(request)) as running,
         run_worker(running),
