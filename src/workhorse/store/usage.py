@@ -17,7 +17,6 @@ from workhorse.store.db import Database
 from workhorse.store.tables import UsageRecord
 
 _U = cast(Table, UsageRecord.__table__)
-GROUPS = ("project_id", "api_key_id", "model")
 APIS = ("completions", "embeddings", "fine_tuning", "files", "http")
 """What a row's ``api`` says: generations, embeddings, training, stored files, and the
 HTTP requests themselves (their count and errors)."""

@@ -10,15 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from workhorse.api.usage.schemas import (
-    CompletionsBucket,
-    CompletionsPage,
-    CompletionsResult,
-    EmbeddingsBucket,
-    EmbeddingsPage,
-    EmbeddingsResult,
+from workhorse.api.usage.schemas import CompletionsPage, EmbeddingsPage
+from workhorse.api.usage.service import (
+    Group,
+    UsageQuery,
+    Width,
+    completions_page,
+    embeddings_page,
+    parse_query,
 )
-from workhorse.api.usage.service import Group, UsageQuery, Width, buckets, parse_query
 from workhorse.governance.keys import Scope
 from workhorse.http.auth import RequireScope
 from workhorse.http.deps import ContainerDep
@@ -63,51 +63,12 @@ QueryDep = Annotated[UsageQuery, Depends(usage_query)]
 
 
 @router.get("/completions", response_model=CompletionsPage)
-async def completions_usage(
-    container: ContainerDep,
-    query: QueryDep,
-) -> CompletionsPage:
+async def completions_usage(container: ContainerDep, query: QueryDep) -> CompletionsPage:
     """Tokens and model requests of chat completions, responses and messages."""
-    found, next_page = await buckets(container.governor.usage, ("completions",), query)
-    data = [
-        CompletionsBucket(
-            start_time=b.start,
-            end_time=b.end,
-            results=[
-                CompletionsResult(
-                    input_tokens=row.totals["input_tokens"],
-                    output_tokens=row.totals["output_tokens"],
-                    num_model_requests=row.totals["model_requests"],
-                    **row.group,
-                )
-                for row in b.rows
-            ],
-        )
-        for b in found
-    ]
-    return CompletionsPage(data=data, has_more=next_page is not None, next_page=next_page)
+    return await completions_page(container.governor.usage, query)
 
 
 @router.get("/embeddings", response_model=EmbeddingsPage)
-async def embeddings_usage(
-    container: ContainerDep,
-    query: QueryDep,
-) -> EmbeddingsPage:
+async def embeddings_usage(container: ContainerDep, query: QueryDep) -> EmbeddingsPage:
     """Tokens and model requests of embeddings."""
-    found, next_page = await buckets(container.governor.usage, ("embeddings",), query)
-    data = [
-        EmbeddingsBucket(
-            start_time=b.start,
-            end_time=b.end,
-            results=[
-                EmbeddingsResult(
-                    input_tokens=row.totals["input_tokens"],
-                    num_model_requests=row.totals["model_requests"],
-                    **row.group,
-                )
-                for row in b.rows
-            ],
-        )
-        for b in found
-    ]
-    return EmbeddingsPage(data=data, has_more=next_page is not None, next_page=next_page)
+    return await embeddings_page(container.governor.usage, query)

@@ -7,8 +7,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
+from workhorse.api.usage.schemas import (
+    CompletionsBucket,
+    CompletionsPage,
+    CompletionsResult,
+    EmbeddingsBucket,
+    EmbeddingsPage,
+    EmbeddingsResult,
+)
 from workhorse.errors import InvalidRequest
-from workhorse.store.usage import GROUPS, Row, UsageStore
+from workhorse.store.usage import Row, UsageStore
 
 Width = Literal["1m", "1h", "1d"]
 Group = Literal["project_id", "api_key_id", "model"]
@@ -33,23 +41,16 @@ def parse_query(
     *,
     start_time: int,
     end_time: int | None,
-    bucket_width: str,
-    group_by: list[str],
+    bucket_width: Width,
+    group_by: list[Group],
     project_ids: list[str],
     api_key_ids: list[str],
     models: list[str],
     limit: int | None,
     page: str | None,
 ) -> UsageQuery:
-    """400 naming the parameter for anything the API does not take."""
-    if bucket_width not in WIDTHS:
-        raise InvalidRequest("bucket_width is one of 1m, 1h, 1d", param="bucket_width")
-    groups = [g.strip() for given in group_by for g in given.split(",") if g.strip()]
-    for name in groups:
-        if name not in GROUPS:
-            raise InvalidRequest(
-                f"cannot group by {name!r}; group_by takes {', '.join(GROUPS)}", param="group_by"
-            )
+    """400 naming the parameter for what the parameters' types cannot say (the width and
+    the groups are checked by theirs)."""
     start = start_time // 60 * 60  # usage is kept per minute; buckets start at start_time
     if page is not None:
         if not page.isdigit() or int(page) < start:
@@ -71,7 +72,7 @@ def parse_query(
         if values
     }
     return UsageQuery(
-        start, end, bucket_width, tuple(dict.fromkeys(groups)), filters, limit or default
+        start, end, bucket_width, tuple(dict.fromkeys(group_by)), filters, limit or default
     )
 
 
@@ -96,3 +97,46 @@ async def buckets(
         by_start[row.start].append(row)
     found = [Bucket(s, min(s + width, query.end), by_start.get(s, [])) for s in page]
     return found, str(rest[0]) if rest else None
+
+
+async def completions_page(store: UsageStore, query: UsageQuery) -> CompletionsPage:
+    """Tokens and model requests of chat completions, responses and messages."""
+    found, next_page = await buckets(store, ("completions",), query)
+    data = [
+        CompletionsBucket(
+            start_time=b.start,
+            end_time=b.end,
+            results=[
+                CompletionsResult(
+                    input_tokens=row.totals["input_tokens"],
+                    output_tokens=row.totals["output_tokens"],
+                    num_model_requests=row.totals["model_requests"],
+                    **row.group,
+                )
+                for row in b.rows
+            ],
+        )
+        for b in found
+    ]
+    return CompletionsPage(data=data, has_more=next_page is not None, next_page=next_page)
+
+
+async def embeddings_page(store: UsageStore, query: UsageQuery) -> EmbeddingsPage:
+    """Tokens and model requests of embeddings."""
+    found, next_page = await buckets(store, ("embeddings",), query)
+    data = [
+        EmbeddingsBucket(
+            start_time=b.start,
+            end_time=b.end,
+            results=[
+                EmbeddingsResult(
+                    input_tokens=row.totals["input_tokens"],
+                    num_model_requests=row.totals["model_requests"],
+                    **row.group,
+                )
+                for row in b.rows
+            ],
+        )
+        for b in found
+    ]
+    return EmbeddingsPage(data=data, has_more=next_page is not None, next_page=next_page)
