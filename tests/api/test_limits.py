@@ -129,7 +129,10 @@ def test_concurrent_requests_beyond_the_limit_are_refused(server: Server, sdk_of
 
 
 def test_a_hard_budget_refuses_what_it_cannot_cover(server: Server, sdk_of: Any) -> None:
-    key = key_with(server, budget={"tokens": 120, "period": "day"})
+    # with every other limit set too, far from reached: only the budget refuses
+    key = key_with(
+        server, budget={"tokens": 120, "period": "day"}, rpm=1000, tpm=100_000, max_concurrent=8
+    )
     client = sdk_of(key)
     first = client.chat.completions.create(model=MODEL, messages=HI, max_tokens=20)
     assert first.usage is not None

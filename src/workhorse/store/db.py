@@ -108,6 +108,25 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer.thread, self._writer.run, work)
 
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    async def call(self, statement: str, params: dict[str, Any]) -> Any:
+        """PostgreSQL: the value ``statement`` (one statement that is its own transaction:
+        a database function that locks, reads and writes) returns, straight on the
+        driver: no BEGIN or COMMIT round trip, no statement compiling."""
+        async with self.engine.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            await driver.set_autocommit(True)
+            try:
+                cursor = await driver.execute(statement, params)
+                row = await cursor.fetchone()
+            finally:
+                await driver.set_autocommit(False)
+            return row[0] if row else None
+
     async def ping(self) -> None:
         """Raise ServiceUnavailable unless the database answers a trivial query."""
         try:

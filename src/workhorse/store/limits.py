@@ -3,8 +3,9 @@
 Each admission is one transaction that first serialises on its subjects (PostgreSQL: a
 transaction advisory lock per subject, taken in sorted order; SQLite: ``BEGIN
 IMMEDIATE``, the database's write lock), then reads the sliding log and writes what it
-admits. So three replicas sharing a limit of 30 requests per minute admit exactly 30 in
-any 60 seconds. The windows slide: the log holds each admitted request and each
+admits (the steps are in ``limit_log``; on PostgreSQL they run inside the database, one
+round trip). So three replicas sharing a limit of 30 requests per minute admit exactly 30
+in any 60 seconds. The windows slide: the log holds each admitted request and each
 generation's tokens with their time, and only the last 60 seconds count.
 
 Tokens are reserved (prompt plus output cap) before a generation and settled to the real
@@ -14,30 +15,33 @@ never overspent.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Table, delete, text
 
-from workhorse.errors import BudgetExceeded, LimitExceeded
-from workhorse.governance.limits import WINDOW_MS, Limits
+from workhorse.errors import BudgetExceeded, LimitExceeded, WorkhorseError
+from workhorse.governance.limits import Limits
+from workhorse.store import limit_log
 from workhorse.store.db import Database
-from workhorse.store.tables import BudgetUse, LimitEvent, LimitLease, TokenReservation
-
-PRUNE_EVERY = 32
-LEASE_MS = 15 * 60_000
-"""A concurrency lease a crashed process left behind frees itself after this long."""
+from workhorse.store.limit_log import LEASE_MS, Refusal, Verdict
+from workhorse.store.tables import LimitEvent, LimitLease
 
 _E = cast(Table, LimitEvent.__table__)
 _L = cast(Table, LimitLease.__table__)
-_B = cast(Table, BudgetUse.__table__)
-_R = cast(Table, TokenReservation.__table__)
+
+_ADMIT = (
+    "SELECT workhorse_limit_admit(%(subjects)s::jsonb, %(reservation)s, %(now_ms)s, %(lease_ms)s)"
+)
+_SETTLE = text("SELECT workhorse_limit_settle(:reservation, :tokens)")
+_RESERVE = (
+    "SELECT workhorse_limit_reserve(%(subjects)s::jsonb, %(reservation)s, %(tokens)s, %(now_ms)s)"
+)
 
 
 @dataclass(frozen=True)
@@ -83,58 +87,6 @@ class Hold:
     warning: str | None = None
 
 
-def _lock(conn: Connection, subjects: Sequence[str]) -> None:
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        return
-    for name in sorted(set(subjects)):
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-
-
-def _window_events(conn: Connection, subject: str, kind: str, now_ms: int) -> list[tuple[int, int]]:
-    rows = conn.execute(
-        select(_E.c.at_ms, _E.c.amount)
-        .where(_E.c.subject == subject, _E.c.kind == kind, _E.c.at_ms > now_ms - WINDOW_MS)
-        .order_by(_E.c.at_ms)
-    )
-    return [(row.at_ms, row.amount) for row in rows]
-
-
-@dataclass(frozen=True)
-class _Tally:
-    """A window's entries in one aggregate read: how many, their sum, the oldest."""
-
-    count: int
-    total: int
-    oldest_ms: int | None
-
-    def reset_ms(self, now_ms: int, empty: int) -> int:
-        return self.oldest_ms + WINDOW_MS - now_ms if self.oldest_ms is not None else empty
-
-
-def _tally(conn: Connection, subject: str, kind: str, now_ms: int) -> _Tally:
-    row = conn.execute(
-        select(func.count(), func.coalesce(func.sum(_E.c.amount), 0), func.min(_E.c.at_ms)).where(
-            _E.c.subject == subject, _E.c.kind == kind, _E.c.at_ms > now_ms - WINDOW_MS
-        )
-    ).one()
-    return _Tally(int(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
-
-
-def _wait_ms(events: list[tuple[int, int]], limit: int, need: int, now_ms: int) -> int:
-    """How long until the window holds room for ``need`` more (events oldest first); 0
-    when it has room now."""
-    total = sum(amount for _, amount in events)
-    if total + need <= limit:
-        return 0
-    for at, amount in events:
-        total -= amount
-        if total + need <= limit:
-            return max(at + WINDOW_MS - now_ms, 1)
-    return WINDOW_MS
-
-
 def _seconds(ms: int) -> str:
     return str(max(1, math.ceil(ms / 1000)))
 
@@ -143,81 +95,93 @@ def _tightest(windows: list[Window]) -> Window | None:
     return min(windows, key=lambda w: (w.remaining, -w.reset_ms)) if windows else None
 
 
+def _refused(
+    refusal: Refusal, subjects: Sequence[Subject], tokens: int, now: datetime
+) -> WorkhorseError:
+    """The 429 that names the limit with no room, and when room comes."""
+    subject = next(s for s in subjects if s.name == refusal.subject)
+    label, limit, wait = subject.label, refusal.limit, refusal.wait_ms
+    retry = {"Retry-After": _seconds(wait)}
+    if refusal.kind == "requests":
+        return LimitExceeded(
+            f"Rate limit reached for {label}: {limit} requests per minute; the next is "
+            f"admitted in {wait / 1000:.2f} s.",
+            headers=retry,
+        )
+    if refusal.kind == "concurrency":
+        return LimitExceeded(
+            f"Concurrency limit reached for {label}: {limit} requests at once.", headers=retry
+        )
+    if refusal.kind == "too_large":
+        return LimitExceeded(
+            f"Request too large for {label}: it may take {tokens} tokens (prompt and output "
+            f"cap), over the limit of {limit} tokens per minute; ask for fewer output tokens "
+            "or a shorter prompt."
+        )
+    if refusal.kind == "tokens":
+        return LimitExceeded(
+            f"Rate limit reached for {label}: {limit} tokens per minute; this request "
+            f"reserves {tokens}, room comes in {wait / 1000:.2f} s.",
+            headers=retry,
+        )
+    budget = subject.limits.budget
+    assert budget is not None
+    ends = budget.ends(now)
+    return BudgetExceeded(
+        f"Token budget spent for {label}: {refusal.used} of {budget.tokens} tokens this "
+        f"{budget.period}, and this request reserves {tokens}; the budget renews at "
+        f"{ends:%Y-%m-%dT%H:%M}Z.",
+        headers={"Retry-After": _seconds(int((ends - now).total_seconds() * 1000))},
+    )
+
+
 class LimitStore:
     """Admit requests and reserve tokens against limits held in the database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
-        self._writes = 0
+        self._clock = clock
+
+    async def _verdict(
+        self,
+        on_postgres: tuple[str, dict[str, Any]],
+        on_sqlite: Callable[[Connection], Verdict],
+    ) -> Verdict:
+        if self._db.dialect == "postgresql":
+            statement, params = on_postgres
+            raw = await self._db.call(statement, params)
+            return Verdict.parse(raw if isinstance(raw, dict) else json.loads(raw))
+        return await self._db.write(on_sqlite)
 
     async def admit(self, subjects: Sequence[Subject], reservation: str) -> Admission:
         """Count a request against every subject's rpm and concurrency; 429 naming the
         limit, with ``Retry-After``, when one is reached (then nothing is counted)."""
-        return await self._db.write(lambda conn: self._admit(conn, subjects, reservation))
-
-    def _admit(self, conn: Connection, subjects: Sequence[Subject], reservation: str) -> Admission:
-        _lock(conn, [s.name for s in subjects])
-        now_ms = int(time.time() * 1000)
-        requests: list[Window] = []
-        tokens: list[Window] = []
-        for subject in subjects:
-            limits = subject.limits
-            if limits.rpm is not None:
-                tally = _tally(conn, subject.name, "requests", now_ms)
-                if tally.count >= limits.rpm:
-                    events = _window_events(conn, subject.name, "requests", now_ms)
-                    wait = _wait_ms(events, limits.rpm, 1, now_ms)
-                    raise LimitExceeded(
-                        f"Rate limit reached for {subject.label}: {limits.rpm} requests per "
-                        f"minute; the next is admitted in {wait / 1000:.2f} s.",
-                        headers={"Retry-After": _seconds(wait)},
-                    )
-                reset = tally.reset_ms(now_ms, WINDOW_MS)
-                requests.append(Window(limits.rpm, limits.rpm - tally.count - 1, reset))
-            if limits.max_concurrent is not None:
-                running = conn.scalar(
-                    select(func.count())
-                    .select_from(_L)
-                    .where(_L.c.subject == subject.name, _L.c.expires_ms > now_ms)
-                )
-                if (running or 0) >= limits.max_concurrent:
-                    raise LimitExceeded(
-                        f"Concurrency limit reached for {subject.label}: "
-                        f"{limits.max_concurrent} requests at once.",
-                        headers={"Retry-After": "1"},
-                    )
-            if limits.tpm is not None:
-                tally = _tally(conn, subject.name, "tokens", now_ms)
-                remaining = max(limits.tpm - tally.total, 0)
-                tokens.append(Window(limits.tpm, remaining, tally.reset_ms(now_ms, 0)))
-        counted = [s.name for s in subjects if s.limits.rpm is not None]
-        leases = [s.name for s in subjects if s.limits.max_concurrent is not None]
-        if counted:
-            conn.execute(
-                insert(_E),
-                [
-                    {
-                        "subject": name,
-                        "kind": "requests",
-                        "at_ms": now_ms,
-                        "amount": 1,
-                        "reservation": reservation,
-                    }
-                    for name in counted
-                ],
-            )
-            self._prune(conn, counted, now_ms)
-        if leases:
-            conn.execute(delete(_L).where(_L.c.subject.in_(leases), _L.c.expires_ms <= now_ms))
-            conn.execute(
-                insert(_L),
-                [
-                    {"subject": name, "reservation": reservation, "expires_ms": now_ms + LEASE_MS}
-                    for name in leases
-                ],
-            )
+        now_ms = int(self._clock() * 1000)
+        pairs = [(s.name, s.limits) for s in subjects]
+        params = {
+            "subjects": limit_log.subjects_json(pairs, {}),
+            "reservation": reservation,
+            "now_ms": now_ms,
+            "lease_ms": LEASE_MS,
+        }
+        verdict = await self._verdict(
+            (_ADMIT, params), lambda conn: limit_log.admit(conn, pairs, reservation, now_ms)
+        )
+        if verdict.refusal is not None:
+            now = datetime.fromtimestamp(now_ms / 1000, UTC)
+            raise _refused(verdict.refusal, subjects, 0, now)
+        windows = {
+            kind: [
+                Window(w.limit, w.remaining, w.reset_ms) for w in verdict.windows if w.kind == kind
+            ]
+            for kind in ("requests", "tokens")
+        }
         return Admission(
-            reservation, tuple(leases), tuple(counted), _tightest(requests), _tightest(tokens)
+            reservation,
+            tuple(s.name for s in subjects if s.limits.max_concurrent is not None),
+            tuple(s.name for s in subjects if s.limits.rpm is not None),
+            _tightest(windows["requests"]),
+            _tightest(windows["tokens"]),
         )
 
     async def finish(self, admission: Admission, *, refund: bool = False) -> None:
@@ -245,107 +209,32 @@ class LimitStore:
     async def reserve(self, subjects: Sequence[Subject], reservation: str, tokens: int) -> Hold:
         """Reserve ``tokens`` on every subject's tpm and budget; 429 naming the limit when
         one has no room (then nothing is reserved)."""
-        return await self._db.write(lambda conn: self._reserve(conn, subjects, reservation, tokens))
-
-    def _reserve(
-        self, conn: Connection, subjects: Sequence[Subject], reservation: str, tokens: int
-    ) -> Hold:
-        _lock(conn, [s.name for s in subjects])
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self._clock() * 1000)
         now = datetime.fromtimestamp(now_ms / 1000, UTC)
+        pairs = [(s.name, s.limits) for s in subjects]
+        periods = {s.name: s.limits.budget.period_of(now) for s in subjects if s.limits.budget}
+        params = {
+            "subjects": limit_log.subjects_json(pairs, periods),
+            "reservation": reservation,
+            "tokens": tokens,
+            "now_ms": now_ms,
+        }
+        verdict = await self._verdict(
+            (_RESERVE, params),
+            lambda conn: limit_log.reserve(conn, pairs, reservation, tokens, now_ms, periods),
+        )
+        if verdict.refusal is not None:
+            raise _refused(verdict.refusal, subjects, tokens, now)
         warning = None
-        held: list[tuple[str, str | None, bool]] = []
-        for subject in subjects:
-            limits = subject.limits
-            if limits.tpm is not None:
-                if tokens > limits.tpm:
-                    raise LimitExceeded(
-                        f"Request too large for {subject.label}: it may take {tokens} tokens "
-                        f"(prompt and output cap), over the limit of {limits.tpm} tokens per "
-                        "minute; ask for fewer output tokens or a shorter prompt."
-                    )
-                tally = _tally(conn, subject.name, "tokens", now_ms)
-                if tally.total + tokens > limits.tpm:
-                    events = _window_events(conn, subject.name, "tokens", now_ms)
-                    wait = _wait_ms(events, limits.tpm, tokens, now_ms)
-                    raise LimitExceeded(
-                        f"Rate limit reached for {subject.label}: {limits.tpm} tokens per "
-                        f"minute; this request reserves {tokens}, room comes in "
-                        f"{wait / 1000:.2f} s.",
-                        headers={"Retry-After": _seconds(wait)},
-                    )
-            period = None
-            if limits.budget is not None:
-                budget = limits.budget
-                period = budget.period_of(now)
-                used = (
-                    conn.scalar(
-                        select(_B.c.used).where(_B.c.subject == subject.name, _B.c.period == period)
-                    )
-                    or 0
-                )
-                if used + tokens > budget.tokens:
-                    if budget.hard:
-                        ends = budget.ends(now)
-                        raise BudgetExceeded(
-                            f"Token budget spent for {subject.label}: {used} of "
-                            f"{budget.tokens} tokens this {budget.period}, and this request "
-                            f"reserves {tokens}; the budget renews at {ends:%Y-%m-%dT%H:%M}Z.",
-                            headers={
-                                "Retry-After": _seconds(int((ends - now).total_seconds() * 1000))
-                            },
-                        )
-                    warning = (
-                        f"soft budget of {subject.label} passed: {used + tokens} of "
-                        f"{budget.tokens} tokens this {budget.period}"
-                    )
-            if limits.tpm is not None or period is not None:
-                held.append((subject.name, period, limits.tpm is not None))
-        if not held:
-            return Hold(reservation, tokens, warning)
-        for name, period, per_minute in held:
-            if per_minute:
-                conn.execute(
-                    insert(_E).values(
-                        subject=name,
-                        kind="tokens",
-                        at_ms=now_ms,
-                        amount=tokens,
-                        reservation=reservation,
-                    )
-                )
-            if period is not None:
-                self._add_budget(conn, name, period, tokens)
-        self._prune(conn, [name for name, _, per_minute in held if per_minute], now_ms)
-        conn.execute(
-            insert(_R).values(
-                id=reservation,
-                reserved=tokens,
-                subjects_json=json.dumps(held),
-                at_ms=now_ms,
-                settled=None,
+        if verdict.soft is not None:
+            name, used, budget_tokens = verdict.soft
+            subject = next(s for s in subjects if s.name == name)
+            period = subject.limits.budget.period if subject.limits.budget else "period"
+            warning = (
+                f"soft budget of {subject.label} passed: {used} of {budget_tokens} tokens "
+                f"this {period}"
             )
-        )
         return Hold(reservation, tokens, warning)
-
-    def _prune(self, conn: Connection, subjects: list[str], now_ms: int) -> None:
-        """Every PRUNE_EVERY writes, drop the subjects' log entries the window has left
-        behind (the reads skip them anyway; this only keeps the table small)."""
-        self._writes += 1
-        if subjects and self._writes % PRUNE_EVERY == 0:
-            conn.execute(
-                delete(_E).where(_E.c.subject.in_(subjects), _E.c.at_ms <= now_ms - WINDOW_MS)
-            )
-
-    @staticmethod
-    def _add_budget(conn: Connection, subject: str, period: str, tokens: int) -> None:
-        changed = conn.execute(
-            update(_B)
-            .where(_B.c.subject == subject, _B.c.period == period)
-            .values(used=_B.c.used + tokens)
-        )
-        if changed.rowcount == 0:
-            conn.execute(insert(_B).values(subject=subject, period=period, used=tokens))
 
     async def settle(
         self,
@@ -358,38 +247,14 @@ class LimitStore:
         transaction (the usage record). Idempotent: settles, and runs ``also``, once; with
         no such reservation (nothing was limited) only ``also`` runs."""
 
+        postgres = self._db.dialect == "postgresql"
+
         def work(conn: Connection) -> None:
-            row = conn.execute(select(_R).where(_R.c.id == reservation)).first()
-            if row is None:  # nothing was reserved (no token limit): only ``also``
-                if also is not None:
-                    also(conn)
-                return
-            if row.settled is not None:
-                return
-            held = json.loads(row.subjects_json)
-            # No lock: settling only corrects what an admission already counted (down to
-            # the tokens used), and the claim below makes it happen once.
-            claimed = conn.execute(
-                update(_R)
-                .where(_R.c.id == reservation, _R.c.settled.is_(None))
-                .values(settled=tokens)
-            )
-            if claimed.rowcount == 0:
-                return  # another process settled it meanwhile
-            for name, period, per_minute in held:
-                if per_minute:
-                    conn.execute(
-                        update(_E)
-                        .where(
-                            _E.c.reservation == reservation,
-                            _E.c.subject == name,
-                            _E.c.kind == "tokens",
-                        )
-                        .values(amount=tokens)
-                    )
-                if period is not None:
-                    self._add_budget(conn, name, period, tokens - row.reserved)
-            if also is not None:
+            if postgres:
+                outcome = conn.scalar(_SETTLE, {"reservation": reservation, "tokens": tokens})
+            else:
+                outcome = limit_log.settle(conn, reservation, tokens)
+            if outcome != "done" and also is not None:
                 also(conn)
 
         await self._db.write(work)

@@ -77,7 +77,7 @@ async def _start(
         asked = [m.text() for m in request.messages if m.role == "user"]
         grounding = await ground(
             container,
-            meter.project_id,
+            meter,
             request.file_search,
             asked[-1] if asked else "",
             context_window=model.context_window,

@@ -167,7 +167,7 @@ async def create(container: Container, meter: Meter, body: ResponseCreateRequest
     if search is not None:
         grounding = await ground(
             container,
-            owner,
+            meter,
             search,
             _query(input_items or items),
             context_window=model.context_window,

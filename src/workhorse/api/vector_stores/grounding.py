@@ -15,6 +15,7 @@ from typing import Any
 from workhorse.api.vector_stores.schemas import FileSearch
 from workhorse.api.vector_stores.service import Retrieved, retrieve_chunks
 from workhorse.container import Container
+from workhorse.governance.meter import Meter
 from workhorse.providers.base import ChatMessage
 
 CHARS_PER_TOKEN = 4
@@ -69,7 +70,7 @@ class Grounding:
 
 async def ground(
     container: Container,
-    owner: str,
+    meter: Meter,
     search: FileSearch,
     query: str,
     *,
@@ -78,7 +79,7 @@ async def ground(
     """Search the stores for ``query`` and keep what fits the model's context budget."""
     found = await retrieve_chunks(
         container,
-        owner,
+        meter,
         search.vector_store_ids,
         query,
         limit=search.max_num_results,

@@ -28,7 +28,7 @@ from workhorse.api.vector_stores.schemas import (
 from workhorse.container import Container
 from workhorse.governance.keys import Scope
 from workhorse.governance.meter import Meter
-from workhorse.http.auth import ApiKeyDep, RequireScope
+from workhorse.http.auth import ApiKeyDep, MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
@@ -225,8 +225,9 @@ async def list_batch_files(
 async def search_vector_store(
     store_id: str,
     body: Annotated[SearchRequest, ParsedBody(SearchRequest)],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> SearchResultsPage:
-    """Hybrid search (vectors and words, fused by rank) over the store's chunks."""
-    return await service.search(container, api_key.project_id, store_id, body)
+    """Hybrid search (vectors and words, fused by rank) over the store's chunks; the
+    query's embedding counts as the key's embeddings usage."""
+    return await service.search(container, meter, store_id, body)

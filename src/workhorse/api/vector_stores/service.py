@@ -32,6 +32,7 @@ from workhorse.api.vector_stores.schemas import (
 )
 from workhorse.container import Container
 from workhorse.errors import InvalidRequest, NotFound
+from workhorse.governance.meter import Meter
 from workhorse.knowledge.filters import matches
 from workhorse.store.vector_stores import (
     BatchRecord,
@@ -326,7 +327,7 @@ class Retrieved:
 
 async def retrieve_chunks(
     container: Container,
-    owner: str,
+    meter: Meter,
     store_ids: list[str],
     query: str,
     *,
@@ -334,7 +335,9 @@ async def retrieve_chunks(
     filters: dict[str, Any] | None = None,
     score_threshold: float | None = None,
 ) -> list[Retrieved]:
-    """The best chunks of the owner's stores for ``query`` (hybrid: vectors and words)."""
+    """The best chunks of the meter's project's stores for ``query`` (hybrid: vectors
+    and words); embedding the query is the meter's (its token limits and usage)."""
+    owner = meter.project_id
     for store_id in store_ids:
         await container.vector_stores.get(owner, store_id)
         await container.vector_stores.touch(store_id)
@@ -346,7 +349,8 @@ async def retrieve_chunks(
     if filters is not None:
         allowed = {f.file_id for f in files if matches(filters, f.attributes)}
     embedder = await container.models.embedder(container.settings.embedding_model_id)
-    vector = np.asarray((await embedder.embed([query])).vectors[0], dtype=np.float32)
+    embedded = await meter.embed(embedder, [query])
+    vector = np.asarray(embedded.vectors[0], dtype=np.float32)
     vector /= max(float(np.linalg.norm(vector)), 1e-12)
     hits = await container.index.search(
         store_ids,
@@ -376,12 +380,12 @@ async def retrieve_chunks(
 
 
 async def search(
-    container: Container, owner: str, store_id: str, body: SearchRequest
+    container: Container, meter: Meter, store_id: str, body: SearchRequest
 ) -> SearchResultsPage:
     """Search one store."""
     found = await retrieve_chunks(
         container,
-        owner,
+        meter,
         [store_id],
         body.text(),
         limit=body.max_num_results,
