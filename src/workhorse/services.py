@@ -118,6 +118,7 @@ def ingestion_workers(container: Container) -> IngestionWorkers:
         container.index,
         container.models,
         container.metrics,
+        container.meters,
     )
     return IngestionWorkers(container.settings, container.jobs, ingestor, container.vector_stores)
 

@@ -5,6 +5,7 @@ what they used, and the usage the Usage API reports equal to what the clients re
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -315,3 +316,60 @@ def test_usage_api_is_for_admin_keys_and_checks_its_parameters(server: Server) -
     assert len(paged["data"]) == 3
     assert paged["has_more"] is True
     assert paged["next_page"] == str(paged["data"][-1]["end_time"])
+
+
+def ingested(client: openai.OpenAI, text: str) -> Any:
+    """A vector store holding one file of ``text``, once its ingestion has ended."""
+    file = client.files.create(file=("note.txt", text.encode()), purpose="assistants")
+    store = client.vector_stores.create(file_ids=[file.id])
+    deadline = time.monotonic() + 180
+    while (
+        state := client.vector_stores.files.retrieve(file.id, vector_store_id=store.id)
+    ).status == ("in_progress"):
+        assert time.monotonic() < deadline, "the ingestion never ended"
+    return state
+
+
+def test_ingestion_is_the_usage_of_the_key_that_added_the_file(server: Server, sdk_of: Any) -> None:
+    key = key_with(server, tpm=100_000)
+    client = sdk_of(key)
+    state = ingested(client, f"Kettles whistle when the water boils. {uuid.uuid4()}")
+    assert state.status == "completed", state.last_error
+    embedded = usage_of(server, key["id"], "embeddings")
+    assert embedded["num_model_requests"] == 1
+    # The note is a dozen or so tokens: the two markers and its words.
+    assert 10 <= embedded["input_tokens"] <= 40
+    remaining = httpx.get(server.v1 + "/models", headers=bearer(key))
+    assert int(remaining.headers["x-ratelimit-remaining-tokens"]) == (
+        100_000 - embedded["input_tokens"]
+    )
+
+
+def test_a_spent_hard_budget_fails_an_ingestion_saying_so(server: Server, sdk_of: Any) -> None:
+    key = key_with(server, budget={"tokens": 5, "period": "day"})
+    client = sdk_of(key)
+    # The first file's batch is admitted with the budget unspent, and spends past it.
+    first = ingested(client, f"Bread rises in a warm kitchen overnight. {uuid.uuid4()}")
+    assert first.status == "completed", first.last_error
+    second = ingested(client, f"Ovens are preheated before baking. {uuid.uuid4()}")
+    assert second.status == "failed"
+    assert second.last_error is not None
+    assert "Token budget spent" in second.last_error.message
+    assert usage_of(server, key["id"], "embeddings")["num_model_requests"] == 1
+
+
+def test_a_cancelled_fine_tuning_job_gives_its_hold_back(server: Server, sdk_of: Any) -> None:
+    key = key_with(server, tpm=1_000)
+    client = sdk_of(key)
+    example = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    }
+    training = client.files.create(
+        file=("train.jsonl", (json.dumps(example) + "\n").encode()), purpose="fine-tune"
+    )
+    job = client.fine_tuning.jobs.create(model=MODEL, training_file=training.id)
+    held = httpx.get(server.v1 + "/models", headers=bearer(key))
+    assert int(held.headers["x-ratelimit-remaining-tokens"]) < 1_000
+    assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+    after = httpx.get(server.v1 + "/models", headers=bearer(key))
+    assert after.headers["x-ratelimit-remaining-tokens"] == "1000"

@@ -16,6 +16,7 @@ import pytest
 from huey import SqliteHuey
 
 from workhorse.config import Settings
+from workhorse.governance.meter import Governor, Meter
 from workhorse.jobs.queue import Jobs, RetryLater
 from workhorse.knowledge.index import ChunkIndex, Hit, IndexedChunk, Vector, open_index
 from workhorse.knowledge.ingest import Ingestor
@@ -24,6 +25,8 @@ from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, ModelRegi
 from workhorse.store.blobs import BlobStore
 from workhorse.store.db import migrate, open_database
 from workhorse.store.files import FileStore
+from workhorse.store.limits import LimitStore
+from workhorse.store.usage import UsageStore
 from workhorse.store.vector_stores import VectorStoreStore
 
 
@@ -85,8 +88,20 @@ class World:
         self.blobs = BlobStore(tmp / "blobs")
         self.index = FlakyIndex(open_index(self.db, tmp, BUNDLED_EMBEDDING_DIMENSIONS), failures)
         self.models = ModelRegistry(self.settings, chat=False)
+        governor = Governor(LimitStore(self.db), UsageStore(self.db))
+
+        async def meters(project_id: str, key_id: str) -> Meter:
+            return Meter(governor, project_id, key_id)
+
         self.ingestor = Ingestor(
-            self.settings, self.stores, self.files, self.blobs, self.index, self.models, Metrics()
+            self.settings,
+            self.stores,
+            self.files,
+            self.blobs,
+            self.index,
+            self.models,
+            Metrics(),
+            meters,
         )
 
     async def add_file(self) -> tuple[str, str]:
@@ -99,7 +114,9 @@ class World:
         store = await self.stores.create(
             "key_a", name=None, metadata={}, chunking={"type": "auto"}, expires_after_days=None
         )
-        await self.stores.add_files("key_a", store.id, [(record.id, {})], chunking={"type": "auto"})
+        await self.stores.add_files(
+            "key_a", store.id, [(record.id, {})], chunking={"type": "auto"}, api_key_id="key_a"
+        )
         return store.id, record.id
 
 

@@ -14,6 +14,11 @@ batches on the embedding model's own thread as they arrive, so API requests for 
 model get their turn between batches and the event loop stays free for serving. A job
 whose earlier runs were all interrupted (the process running it died each time) ends
 ``failed`` instead of being tried forever.
+
+Each batch's embeddings are the usage of the key that added the file, under its token
+limits: a batch waits while a tokens-per-minute limit has no room, and a spent hard
+budget fails the file saying so. Usage counts the embedding work done, so a job run
+again after its process died counts the batches the first run embedded too.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from workhorse.config import Settings
-from workhorse.errors import DocumentError, UnsupportedFileType, WorkhorseError
+from workhorse.errors import BudgetExceeded, DocumentError, UnsupportedFileType, WorkhorseError
+from workhorse.governance.meter import MeterFactory
 from workhorse.jobs.queue import RetryLater
 from workhorse.knowledge.chunk import AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS
 from workhorse.knowledge.index import ChunkIndex, IndexedChunk
@@ -93,8 +99,10 @@ class Ingestor:
         index: ChunkIndex,
         models: ModelRegistry,
         metrics: Metrics,
+        meters: MeterFactory,
     ) -> None:
         self._settings = settings
+        self._meters = meters
         self._metrics = metrics
         self._stores = stores
         self._files = files
@@ -195,6 +203,9 @@ class Ingestor:
         except DocumentError as exc:
             await self._end(claim, "failed", error=last_error(exc))
             return
+        except BudgetExceeded as exc:  # not retried: the budget renews in days, not seconds
+            await self._end(claim, "failed", error={"code": "server_error", "message": str(exc)})
+            return
         except Exception as exc:
             await self._retry_or_fail(claim, exc)
             return
@@ -248,6 +259,7 @@ class Ingestor:
             return copied
         sizes = Chunking.of(job.chunking)
         embedder = await self._models.embedder(self._settings.embedding_model_id)
+        meter = None if job.api_key_id is None else await self._meters(job.owner, job.api_key_id)
         indexed: list[IndexedChunk] = []
         batches = self._parsers.chunks(
             self._blobs.path(record.sha256),
@@ -259,7 +271,12 @@ class Ingestor:
         async with aclosing(batches):
             async for part in batches:
                 await self._still_held(claim)
-                embeddings = await embedder.embed([c.text for c in part])
+                texts = [c.text for c in part]
+                embeddings = await (
+                    embedder.embed(texts)
+                    if meter is None
+                    else meter.embed_accepted(embedder, texts)
+                )
                 vectors = np.asarray(embeddings.vectors, dtype=np.float32)
                 vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
                 indexed += [

@@ -230,6 +230,8 @@ class VectorStoreFile(Base):
     )
     file_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner: Mapped[str] = mapped_column(String(40))
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    """The key that added the file: its ingestion's embeddings are that key's usage."""
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     last_error_json: Mapped[str | None] = mapped_column(Text)

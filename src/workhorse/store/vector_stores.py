@@ -86,6 +86,8 @@ class StoreFileRecord:
     chunks: int
     attempts: int
     created_at: datetime
+    api_key_id: str | None = None
+    """The key that added the file (None for files added before keys were metered)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def _file(row: Row[Any]) -> StoreFileRecord:
         int(r["chunks"]),
         int(r["attempts"]),
         r["created_at"],
+        r["api_key_id"],
     )
 
 
@@ -280,12 +283,14 @@ class VectorStoreStore:
         files: list[tuple[str, Json]],
         *,
         chunking: Json,
+        api_key_id: str,
         batch_id: str | None = None,
         new_batch: bool = True,
     ) -> tuple[list[StoreFileRecord], list[str]]:
-        """Add ``(file_id, attributes)`` pairs to the store; files already there keep
-        their state unless they failed or were cancelled, which queues them again.
-        Returns the rows, and the file ids that need an ingestion job."""
+        """Add ``(file_id, attributes)`` pairs to the store for the key ``api_key_id``
+        (its ingestion is that key's usage); files already there keep their state unless
+        they failed or were cancelled, which queues them again. Returns the rows, and the
+        file ids that need an ingestion job."""
         now = _now()
 
         def work(conn: Connection) -> tuple[list[StoreFileRecord], list[str]]:
@@ -315,6 +320,7 @@ class VectorStoreStore:
                 ).first()
                 fresh = {
                     "owner": owner,
+                    "api_key_id": api_key_id,
                     "batch_id": batch_id,
                     "status": "in_progress",
                     "last_error_json": None,

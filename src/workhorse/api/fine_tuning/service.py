@@ -142,6 +142,9 @@ async def cancel(container: Container, owner: str, job_id: str) -> FineTuningJob
         raise NotFound(f"no fine-tuning job with id {job_id!r}", param="fine_tuning_job_id")
     if job.status in ENDED and job.status != "cancelled":
         raise InvalidRequest(f"the job has already {job.status}; it cannot be cancelled")
+    # A cancelled job trains nothing that lasts: its hold is given back now, whether or
+    # not a worker ever ran it (settling is once: the worker's own settlement is a no-op).
+    await container.governor.limits.settle(training_reservation(job.id), 0)
     return job_object(job)
 
 

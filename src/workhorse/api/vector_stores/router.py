@@ -39,7 +39,7 @@ router = APIRouter(tags=["vector stores"], dependencies=[RequireScope(Scope.KNOW
 async def _create(
     container: Container, caller: Meter, body: VectorStoreCreateRequest
 ) -> VectorStoreObject:
-    return await service.create(container, caller.project_id, body)
+    return await service.create(container, caller, body)
 
 
 CREATE_VECTOR_STORE = Operation(
@@ -59,11 +59,11 @@ CREATE_VECTOR_STORE = Operation(
 )
 async def create_vector_store(
     body: Annotated[VectorStoreCreateRequest, ParsedBody(VectorStoreCreateRequest)],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> VectorStoreObject:
     """Create a vector store; its files are queued for ingestion."""
-    return await service.create(container, api_key.project_id, body)
+    return await service.create(container, meter, body)
 
 
 @router.get("/vector_stores", response_model=VectorStoreList)
@@ -114,11 +114,11 @@ async def delete_vector_store(
 async def add_file(
     store_id: str,
     body: Annotated[VectorStoreFileCreateRequest, ParsedBody(VectorStoreFileCreateRequest)],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> VectorStoreFileObject:
     """Add a file to a vector store; answers at once, status ``in_progress``."""
-    return await service.add_file(container, api_key.project_id, store_id, body)
+    return await service.add_file(container, meter, store_id, body)
 
 
 @router.get("/vector_stores/{store_id}/files", response_model=VectorStoreFileList)
@@ -175,11 +175,11 @@ async def remove_file(
 async def create_file_batch(
     store_id: str,
     body: Annotated[FileBatchCreateRequest, ParsedBody(FileBatchCreateRequest)],
-    api_key: ApiKeyDep,
+    meter: MeterDep,
     container: ContainerDep,
 ) -> FileBatchObject:
     """Add files together, to follow and cancel as one."""
-    return await service.create_batch(container, api_key.project_id, store_id, body)
+    return await service.create_batch(container, meter, store_id, body)
 
 
 @router.get("/vector_stores/{store_id}/file_batches/{batch_id}", response_model=FileBatchObject)

@@ -119,9 +119,11 @@ async def _queue(container: Container, store_id: str, file_ids: list[str]) -> No
 
 
 async def create(
-    container: Container, owner: str, body: VectorStoreCreateRequest
+    container: Container, caller: Meter, body: VectorStoreCreateRequest
 ) -> VectorStoreObject:
-    """A new store; its files are queued for ingestion."""
+    """A new store of the caller's project; its files are queued for ingestion, which is
+    the caller's usage."""
+    owner = caller.project_id
     await _known_files(container, owner, body.file_ids, "file_ids")
     chunking = _chunking(body.chunking_strategy, AUTO)
     record = await container.vector_stores.create(
@@ -133,7 +135,11 @@ async def create(
     )
     if body.file_ids:
         _, queued = await container.vector_stores.add_files(
-            owner, record.id, [(f, {}) for f in body.file_ids], chunking=chunking
+            owner,
+            record.id,
+            [(f, {}) for f in body.file_ids],
+            chunking=chunking,
+            api_key_id=caller.api_key_id,
         )
         await _queue(container, record.id, queued)
     return await _object(container, record)
@@ -180,9 +186,10 @@ async def delete(container: Container, owner: str, store_id: str) -> None:
 
 
 async def add_file(
-    container: Container, owner: str, store_id: str, body: VectorStoreFileCreateRequest
+    container: Container, caller: Meter, store_id: str, body: VectorStoreFileCreateRequest
 ) -> VectorStoreFileObject:
     """Add one file; its ingestion is queued (an existing one is returned as it is)."""
+    owner = caller.project_id
     store = await container.vector_stores.get(owner, store_id)
     await _known_files(container, owner, [body.file_id], "file_id", listed=False)
     rows, queued = await container.vector_stores.add_files(
@@ -190,6 +197,7 @@ async def add_file(
         store_id,
         [(body.file_id, body.attributes or {})],
         chunking=_chunking(body.chunking_strategy, store.chunking),
+        api_key_id=caller.api_key_id,
     )
     await _queue(container, store_id, queued)
     return file_object(rows[0])
@@ -258,9 +266,10 @@ async def _batch_object(container: Container, batch: BatchRecord) -> FileBatchOb
 
 
 async def create_batch(
-    container: Container, owner: str, store_id: str, body: FileBatchCreateRequest
+    container: Container, caller: Meter, store_id: str, body: FileBatchCreateRequest
 ) -> FileBatchObject:
     """Add files together; follow and cancel them as one batch."""
+    owner = caller.project_id
     store = await container.vector_stores.get(owner, store_id)
     default = _chunking(body.chunking_strategy, store.chunking)
     if body.file_ids:
@@ -285,7 +294,13 @@ async def create_batch(
     for members in groups.values():
         chunking = chunkings[members[0][0]]
         _, added = await container.vector_stores.add_files(
-            owner, store_id, members, chunking=chunking, batch_id=batch_id, new_batch=first
+            owner,
+            store_id,
+            members,
+            chunking=chunking,
+            api_key_id=caller.api_key_id,
+            batch_id=batch_id,
+            new_batch=first,
         )
         first = False
         queued += added
