@@ -161,51 +161,46 @@ class Meter:
             held = hold.reservation
             if hold.warning:
                 self.warnings.append(hold.warning)
-        try:
-            result = await embedder.embed(texts)
-        except BaseException:
-            if held is not None:
-                await _shielded(self.governor.limits.settle(held, 0))
-            raise
-        await self._record_embedding(embedder.id, result, held)
-        return result
+        return await self._embed_held(embedder, texts, held)
 
     async def embed_accepted(self, embedder: Embedder, texts: list[str]) -> Embeddings:
         """Embed ``texts`` for work already accepted (a batch of an ingestion job), whose
         size no limit refuses: it waits while a token limit of the key or project has no
         room, raises ``BudgetExceeded`` when a hard budget is spent, and records the
-        tokens used. Nothing is reserved ahead, so one batch may pass a limit by its
-        own tokens."""
+        tokens used. Only one token is reserved ahead (the room a limit must have), so
+        one batch may pass a limit by its own tokens."""
         held = None
         if _spends_tokens(self.subjects):
             held = "job_" + secrets.token_hex(12)
             while True:
                 try:
-                    await self.governor.limits.reserve(self.subjects, held, 0)
+                    await self.governor.limits.reserve(self.subjects, held, 1)
                     break
                 except LimitExceeded as exc:  # a hard budget's refusal is not one: it raises
                     await anyio.sleep(float(exc.headers.get("Retry-After", "1")))
+        return await self._embed_held(embedder, texts, held)
+
+    async def _embed_held(
+        self, embedder: Embedder, texts: list[str], held: str | None
+    ) -> Embeddings:
+        """Embed under the reservation ``held`` (None: nothing limited), which settles to
+        the tokens embedded, recorded as embeddings usage; to nothing if it fails."""
         try:
             result = await embedder.embed(texts)
         except BaseException:
             if held is not None:
                 await _shielded(self.governor.limits.settle(held, 0))
             raise
-        await self._record_embedding(embedder.id, result, held)
-        return result
-
-    async def _record_embedding(
-        self, model_id: str, result: Embeddings, reservation: str | None
-    ) -> None:
         spend = Spend(
             self.project_id,
             self.api_key_id,
-            model_id,
+            embedder.id,
             "embeddings",
             model_requests=1,
             input_tokens=result.prompt_tokens,
         )
-        await self.record(spend, reservation)
+        await self.record(spend, held)
+        return result
 
 
 async def _shielded(work: Coroutine[Any, Any, None]) -> None:
