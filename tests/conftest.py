@@ -83,7 +83,11 @@ def server(
     separate ``workhorse worker``, the tests calling with a project key of every scope.
     """
     tmp: Path = tmp_path_factory.mktemp("server")
-    cap = {"WORKHORSE_INGEST_MAX_FILE_BYTES": str(4_000_000)}
+    cap = {
+        "WORKHORSE_INGEST_MAX_FILE_BYTES": str(4_000_000),
+        # What tests/api/test_inspector.py checks captured bodies on.
+        "WORKHORSE_INSPECTOR_CAPTURE_ROUTES": '["/v1/embeddings", "/v1/admin/keys"]',
+    }
     if storage_mode == "sqlite":
         with run_workhorse(tmp, database_url, **cap) as running:
             yield running

@@ -30,6 +30,7 @@ from workhorse.api.files.router import router as files_router
 from workhorse.api.fine_tuning.router import CREATE_FINE_TUNING_JOB
 from workhorse.api.fine_tuning.router import router as fine_tuning_router
 from workhorse.api.health.router import router as health_router
+from workhorse.api.inspector.router import router as inspector_router
 from workhorse.api.messages.router import CREATE_MESSAGE
 from workhorse.api.messages.router import router as messages_router
 from workhorse.api.models.document import document_models
@@ -120,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
         await _bootstrap_key(container)
         container.models.start_loading()
         container.runner.start_sweeping()
+        container.inspector.start()
         trainers.start()
         workers.start()
         purge = asyncio.create_task(_purge_expired(container), name="purge-idempotency")
@@ -137,6 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
             await container.runner.aclose()
             await container.index.aclose()
             await container.models.aclose()
+            await container.inspector.aclose()
             await container.db.dispose()
 
     app = FastAPI(
@@ -166,7 +169,10 @@ def create_app(settings: Settings) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(
-        RequestContextMiddleware, log_requests=settings.access_log, metrics=container.metrics
+        RequestContextMiddleware,
+        log_requests=settings.access_log,
+        metrics=container.metrics,
+        inspector=container.inspector,
     )
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
@@ -177,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
         embeddings_router,
         files_router,
         fine_tuning_router,
+        inspector_router,
         messages_router,
         models_router,
         responses_router,

@@ -252,6 +252,28 @@ class Settings(BaseSettings):
     """Seconds a complete may hold an upload while it assembles the file; after that (its
     process died) another complete of the upload may take it over."""
 
+    inspector_max_records: int = Field(default=10_000, ge=0)
+    """Requests the request inspector keeps (``GET /v1/admin/requests``), newest first;
+    the oldest are dropped beyond it. 0 turns the inspector off."""
+
+    inspector_max_age_s: int = Field(default=7 * 24 * 3600, ge=60)
+    """Seconds a request record is kept at most."""
+
+    inspector_queue_size: int = Field(default=10_000, ge=1)
+    """Records waiting to be written; beyond it new ones are dropped (and counted) rather
+    than slow the requests they describe."""
+
+    inspector_prune_s: float = Field(default=30.0, gt=0)
+    """Seconds between prunings of the request records to their count and age bounds."""
+
+    inspector_capture_routes: list[str] = []
+    """Route templates whose request and response headers and bodies are kept, redacted
+    (API keys, ``Authorization``, cookies and anything shaped like a secret), as JSON:
+    ``["/v1/chat/completions"]`` (``["*"]`` for every route); none by default."""
+
+    inspector_capture_bytes: int = Field(default=16 * 1024, ge=0)
+    """The most bytes kept of each captured request or response body."""
+
     @field_validator("database_url")
     @classmethod
     def _no_blank_url(cls, value: str | None) -> str | None:

@@ -15,6 +15,7 @@ from workhorse.jobs.queue import Jobs, open_huey
 from workhorse.jobs.training import TrainingWorkers
 from workhorse.knowledge.index import open_index
 from workhorse.knowledge.ingest import Ingestor
+from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, FineTuned, ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
@@ -27,6 +28,7 @@ from workhorse.store.fine_tuning import FineTuningStore
 from workhorse.store.idempotency import IdempotencyStore
 from workhorse.store.limits import LimitStore
 from workhorse.store.projects import ProjectStore
+from workhorse.store.request_log import RequestLog
 from workhorse.store.responses import ResponseStore
 from workhorse.store.uploads import UploadStore
 from workhorse.store.usage import UsageStore
@@ -86,6 +88,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         blobs=BlobStore(settings.data_dir / "blobs"),
         models=models,
         metrics=metrics,
+        inspector=Inspector(RequestLog(db), settings, metrics),
         responses=responses,
         runner=ResponseRunner(
             responses,

@@ -3,7 +3,8 @@
 - ``serve``: ``serve`` and ``worker``, the processes of a deployment;
 - ``clients``: ``ingest`` and ``train``, clients of a running server;
 - ``keys`` and ``projects``: management on the configured database;
-- ``usage``: what was spent, from the configured database.
+- ``usage``: what was spent, from the configured database;
+- ``requests``: the request inspector's records, from the configured database.
 
 Every flag is also a ``WORKHORSE_*`` env var; a flag given on the command line wins.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from workhorse.cli import clients, keys, projects, serve, usage
+from workhorse.cli import clients, keys, projects, requests, serve, usage
 
 app = typer.Typer(help="Workhorse: a self-hosted AI chatbot backend.", no_args_is_help=True)
 app.add_typer(serve.app)
@@ -20,6 +21,7 @@ app.add_typer(clients.app)
 app.add_typer(keys.app, name="keys")
 app.add_typer(projects.app, name="projects")
 app.add_typer(usage.app)
+app.add_typer(requests.app)
 
 
 def main() -> None:

@@ -71,6 +71,10 @@ class Meter:
     subjects: tuple[Subject, ...] = ()
     warnings: list[str] = field(default_factory=list)
     """Soft budgets this request passed, for a header and the request's record."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    recorded: bool = False
+    """Whether any usage was recorded: the token counts above are what it recorded."""
 
     async def admit(self, reservation: str) -> Admission | None:
         """Count the request on rpm and concurrency limits (429 when reached), and read
@@ -139,6 +143,9 @@ class Meter:
     async def record(self, spend: Spend, reservation: str | None = None) -> None:
         """Add ``spend`` to usage, settling ``reservation`` to its tokens in the same
         transaction."""
+        self.input_tokens += spend.input_tokens
+        self.output_tokens += spend.output_tokens
+        self.recorded = True
         limits = self.governor.limits
         if reservation is None:
             await _shielded(self.governor.usage.add(spend, time.time()))

@@ -47,6 +47,7 @@ async def require_api_key(request: Request) -> ApiKeyRecord:
             "Incorrect API key provided, or the key was revoked, rotated out or expired."
         )
     request.state.api_key_id = record.id
+    request.state.api_key_name = record.name
     request.state.project_id = record.project_id
     container = get_container(request)
     meter = Meter(

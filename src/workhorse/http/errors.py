@@ -86,6 +86,7 @@ def render(exc: WorkhorseError, request: Request | None = None) -> Response:
     """The response for an error: a SOAP Fault on /soap, else the path's JSON envelope."""
     if request is None:
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+    request.state.error = exc  # for the request's record and access-log line
     path = request.url.path
     content_type = request.headers.get("content-type")
     if path == SOAP_PATH and request.method == "POST" and is_soap_media(content_type):

@@ -84,6 +84,7 @@ async def claim_idempotency_key(request: Request, api_key: ApiKeyRecord, fields:
     raw = request.headers.get(HEADER)
     if raw is None:
         return
+    request.state.idempotency = "invalid"
     key = validate_key(raw)
     container = get_container(request)
     scope = KeyScope(api_key.id, request.method, request.url.path, key)
@@ -92,6 +93,7 @@ async def claim_idempotency_key(request: Request, api_key: ApiKeyRecord, fields:
         fingerprint(f"{request.method} {request.url.path}", fields),
         request.state.request_id,
     )
+    request.state.idempotency = _outcome(result)
     if isinstance(result, Claimed):
         request.state.idempotency_claim = result
         return
@@ -112,6 +114,15 @@ async def claim_idempotency_key(request: Request, api_key: ApiKeyRecord, fields:
         "this Idempotency-Key was already used for a different request",
         param="Idempotency-Key",
     )
+
+
+def _outcome(result: Claimed | Running | Mismatch | StoredResponse) -> str:
+    """The claim's outcome as the request records and metrics name it."""
+    if isinstance(result, Claimed):
+        return "expired_takeover" if result.takeover else "claimed"
+    if isinstance(result, StoredResponse):
+        return "replayed"
+    return "conflict" if isinstance(result, Running) else "mismatch"
 
 
 def replay_response(stored: StoredResponse) -> Response:

@@ -3,6 +3,7 @@
 A pure ASGI middleware (it must see every byte and the end of streamed responses):
 - honours a sane incoming ``x-request-id`` or makes one, and sets it on every response;
 - counts bytes in and out and writes one JSON access-log line per request;
+- hands the request inspector its record of the request once the response is done;
 - turns an unhandled exception into a 500 in the error envelope, logged by type only.
 """
 
@@ -18,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workhorse.errors import WorkhorseError
 from workhorse.http.errors import error_body
+from workhorse.http.inspection import Seen, Timing, entry_of, error_summary, trace_id_of
+from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -38,10 +41,24 @@ def request_id_from(scope: Scope) -> str:
 
 
 def _route_of(scope: Scope) -> str:
-    """The matched route's template (bounded label values), or ``unmatched``."""
+    """The matched route's whole template, prefixes included (``/v1/files/{file_id}``), or
+    ``unmatched``: bounded label values.
+
+    FastAPI keeps included routers nested, so the matched route knows only its own part
+    of the path; the prefixes above it are what the request path has before that part.
+    """
     route = scope.get("route")
-    path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not template:
+        return "unmatched"
+    path = str(scope.get("path", ""))
+    params = {name: str(value) for name, value in scope.get("path_params", {}).items()}
+    try:
+        own = str(template).format(**params)
+    except (KeyError, IndexError, ValueError):
+        return str(template)
+    prefix = path[: -len(own)] if own and path.endswith(own) else ""
+    return prefix + str(template)
 
 
 def _retry_count(scope: Scope) -> int:
@@ -60,12 +77,15 @@ def _budget_warning(state: dict[str, object]) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Request id, access log and catch-all error rendering for HTTP requests."""
+    """Request id, access log, request records and catch-all error rendering."""
 
-    def __init__(self, app: ASGIApp, *, log_requests: bool, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, *, log_requests: bool, metrics: Metrics, inspector: Inspector
+    ) -> None:
         self.app = app
         self.log_requests = log_requests
         self.metrics = metrics
+        self.inspector = inspector
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,22 +94,22 @@ class RequestContextMiddleware:
         request_id = request_id_from(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["trace_id"] = trace_id_of(scope)
         header = (b"x-request-id", request_id.encode("latin-1"))
+        at_ms = int(time.time() * 1000)
         started = time.perf_counter()
-        counts = {"in": 0, "out": 0, "status": 0}
+        capture = self.inspector.capture_bytes if self.inspector.enabled else 0
+        seen = Seen(keep_request=capture, keep_response=max(capture, 4096))
 
         async def counting_receive() -> Message:
             message = await receive()
-            if message["type"] == "http.request":
-                counts["in"] += len(message.get("body", b""))
+            seen.received(message)
             return message
 
         async def tagging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                counts["status"] = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
-            elif message["type"] == "http.response.body":
-                counts["out"] += len(message.get("body", b""))
+            seen.sent(message)
             await send(message)
 
         try:
@@ -100,34 +120,50 @@ class RequestContextMiddleware:
                 exc_info=exc,
                 extra={"request_id": request_id, "path": scope.get("path")},
             )
-            if counts["status"] == 0:
+            if seen.status == 0:
                 await self._send_500(tagging_send, request_id, str(scope.get("path", "")))
         finally:
-            elapsed = time.perf_counter() - started
-            route = _route_of(scope)
-            method = str(scope.get("method"))
-            retries = _retry_count(scope)
-            self.metrics.requests.labels(method, route, str(counts["status"])).inc()
-            self.metrics.duration.labels(method, route).observe(elapsed)
-            if retries:
-                self.metrics.client_retries.labels(method, route).inc()
-            if self.log_requests:
-                access_log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id,
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": counts["status"],
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "bytes_in": counts["in"],
-                        "bytes_out": counts["out"],
-                        "api_key_id": state.get("api_key_id"),
-                        "project_id": state.get("project_id"),
-                        "client_retry": retries,
-                        "budget_warning": _budget_warning(state),
-                    },
-                )
+            self._finish(scope, seen, Timing(at_ms, (time.perf_counter() - started) * 1000))
+
+    def _finish(self, scope: Scope, seen: Seen, timing: Timing) -> None:
+        """Count, log and record the request whose response is done."""
+        state = scope.get("state", {})
+        route = _route_of(scope)
+        method = str(scope.get("method"))
+        retries = _retry_count(scope)
+        self.metrics.requests.labels(method, route, str(seen.status)).inc()
+        self.metrics.duration.labels(method, route).observe(timing.duration_ms / 1000)
+        if retries:
+            self.metrics.client_retries.labels(method, route).inc()
+        error_code = error_summary(state, str(scope.get("path", "")), seen).code
+        if self.inspector.enabled:
+            capture = self.inspector.capture_bytes if self.inspector.captures(route) else None
+            try:
+                entry = entry_of(scope, seen, timing, route=route, retries=retries, capture=capture)
+            except Exception as exc:  # the record must never fail the request it describes
+                error_log.error("could not record the request", exc_info=exc)
+                self.metrics.inspector_dropped.labels("unrecordable").inc()
+            else:
+                self.inspector.submit(entry)
+        if self.log_requests:
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": state.get("request_id"),
+                    "trace_id": state.get("trace_id"),
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": seen.status,
+                    "duration_ms": round(timing.duration_ms, 2),
+                    "bytes_in": seen.bytes_in,
+                    "bytes_out": seen.bytes_out,
+                    "api_key_id": state.get("api_key_id"),
+                    "project_id": state.get("project_id"),
+                    "client_retry": retries,
+                    "error_code": error_code,
+                    "budget_warning": _budget_warning(state),
+                },
+            )
 
     @staticmethod
     async def _send_500(send: Send, request_id: str, path: str) -> None:

@@ -54,6 +54,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.inspector_written = Counter(
+            "workhorse_inspector_written_records",
+            "Request records the inspector wrote to the database.",
+            registry=self.registry,
+        )
+        self.inspector_dropped = Counter(
+            "workhorse_inspector_dropped_records",
+            "Request records the inspector dropped rather than slow a request, by reason "
+            "(queue_full, write_failed).",
+            ["reason"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)

@@ -54,6 +54,8 @@ class Claimed:
     """This request owns the key and must run."""
 
     scope_hash: str
+    takeover: bool = False
+    """The key was held by a request whose lease expired (its process died)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ class IdempotencyStore:
             .values(lease_expires_at=now + self._lease, request_id=request_id)
             .returning(_T.c.scope_hash)
         )
-        return Claimed(digest) if taken.first() is not None else Running()
+        return Claimed(digest, takeover=True) if taken.first() is not None else Running()
 
     async def complete(self, claim: Claimed, response: StoredResponse) -> None:
         """Store the response that later requests with this key replay."""

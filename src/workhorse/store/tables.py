@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -505,3 +506,48 @@ class UsageRecord(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     trained_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RequestRecord(Base):
+    """One request the server answered, for the request inspector (``obs.inspector``):
+    kept by count and age, oldest dropped first."""
+
+    __tablename__ = "request_records"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    """Order of writing: the list's cursor."""
+    request_id: Mapped[str] = mapped_column(String(128), index=True)
+    trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    """When the request arrived, Unix milliseconds."""
+    method: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(256))
+    """The route template (``/v1/files/{file_id}``), or ``unmatched``."""
+    path: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    content_type: Mapped[str | None] = mapped_column(String(256))
+    bytes_in: Mapped[int] = mapped_column(BigInteger)
+    bytes_out: Mapped[int] = mapped_column(BigInteger)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    api_key_name: Mapped[str | None] = mapped_column(String(256))
+    project_id: Mapped[str | None] = mapped_column(String(40))
+    model: Mapped[str | None] = mapped_column(String(400))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    idempotency: Mapped[str | None] = mapped_column(String(24))
+    """The Idempotency-Key outcome: claimed, replayed, conflict, mismatch, invalid,
+    expired_takeover; none without a key."""
+    client_retries: Mapped[int] = mapped_column(Integer)
+    disconnected: Mapped[bool] = mapped_column(Boolean)
+    """The client went away before the whole response was sent."""
+    error_type: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_param: Mapped[str | None] = mapped_column(String(256))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_json: Mapped[str | None] = mapped_column(Text)
+    """The resources the request created: ``[{"object", "id", "url"}]``."""
+    captured_json: Mapped[str | None] = mapped_column(Text)
+    """Redacted headers and bodies, on routes an operator chose to capture."""

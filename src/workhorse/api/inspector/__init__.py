@@ -1,0 +1,1 @@
+"""``/v1/admin/requests``: the request inspector."""
