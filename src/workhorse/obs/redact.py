@@ -60,9 +60,11 @@ def redact_text(text: str) -> str:
     """``text`` with anything shaped like a credential replaced."""
     text = _SHAPES.sub(REDACTED, text)
     text = _JSON_MEMBER.sub(
-        lambda m: f'"{m.group(1)}"{m.group(2)}"{REDACTED}{m.group(4)}'
-        if secret_field(m.group(1))
-        else m.group(0),
+        lambda m: (
+            f'"{m.group(1)}"{m.group(2)}"{REDACTED}{m.group(4)}'
+            if secret_field(m.group(1))
+            else m.group(0)
+        ),
         text,
     )
     return _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
