@@ -60,6 +60,7 @@ from workhorse.http.middleware import RequestContextMiddleware
 from workhorse.http.negotiation import XmlNegotiationMiddleware, document_answers
 from workhorse.http.soap import document_soap
 from workhorse.http.xml import document_xml
+from workhorse.obs.metrics_server import MetricsServer
 from workhorse.services import build_container, ingestion_workers, training_workers
 from workhorse.store.db import migrate
 
@@ -122,6 +123,12 @@ def create_app(settings: Settings) -> FastAPI:
         container.models.start_loading()
         container.runner.start_sweeping()
         container.inspector.start()
+        metrics_server = None
+        if settings.metrics_port is not None:
+            metrics_server = MetricsServer(
+                container.exposition, settings.host, settings.metrics_port
+            )
+            await metrics_server.start()
         trainers.start()
         workers.start()
         purge = asyncio.create_task(_purge_expired(container), name="purge-idempotency")
@@ -132,6 +139,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            if metrics_server is not None:
+                await metrics_server.aclose()
             purge.cancel()
             purge_uploads.cancel()
             await trainers.aclose()

@@ -252,6 +252,14 @@ class Settings(BaseSettings):
     """Seconds a complete may hold an upload while it assembles the file; after that (its
     process died) another complete of the upload may take it over."""
 
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve ``GET /metrics`` on this port (same host) instead of the API port: the usual
+    choice when a cluster's Prometheus scrapes. A ``workhorse worker`` serves its own
+    metrics only this way."""
+
+    metrics_require_admin: bool = False
+    """``GET /metrics`` on the API port needs an admin key (Bearer or ``x-api-key``)."""
+
     inspector_max_records: int = Field(default=10_000, ge=0)
     """Requests the request inspector keeps (``GET /v1/admin/requests``), newest first;
     the oldest are dropped beyond it. 0 turns the inspector off."""

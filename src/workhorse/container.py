@@ -9,6 +9,7 @@ from workhorse.config import Settings
 from workhorse.governance.meter import Governor, MeterFactory
 from workhorse.jobs.queue import Jobs
 from workhorse.knowledge.index import ChunkIndex
+from workhorse.obs.exposition import Exposition
 from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import ModelRegistry
@@ -44,6 +45,8 @@ class Container:
     blobs: BlobStore
     models: ModelRegistry
     metrics: Metrics
+    exposition: Exposition
+    """``/metrics`` as rendered, the shared-state figures read afresh."""
     inspector: Inspector
     """Records of recent requests (``GET /v1/admin/requests``)."""
     responses: ResponseStore

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from workhorse import __version__
 from workhorse.api.responses.runner import ResponseRunner
 from workhorse.config import Settings
 from workhorse.container import Container
@@ -15,6 +16,7 @@ from workhorse.jobs.queue import Jobs, open_huey
 from workhorse.jobs.training import TrainingWorkers
 from workhorse.knowledge.index import open_index
 from workhorse.knowledge.ingest import Ingestor
+from workhorse.obs.exposition import Exposition
 from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, FineTuned, ModelRegistry
@@ -38,7 +40,12 @@ from workhorse.store.vector_stores import VectorStoreStore
 def build_container(settings: Settings, *, chat: bool = True) -> Container:
     """The services of one process (a server, or a worker with ``chat=False``)."""
     db = open_database(settings.resolved_database_url())
-    models, metrics = ModelRegistry(settings, chat=chat), Metrics()
+    queue = "redis" if (settings.queue_url or "").startswith("redis") else "sqlite"
+    metrics = Metrics(version=__version__, dialect=db.dialect, queue=queue)
+    models = ModelRegistry(settings, chat=chat, observer=metrics)
+    metrics.live.model_slots = models.occupancy
+    metrics.live.db_pool = db.pool_state
+    metrics.live.db_writes = db.writes.read
     responses = ResponseStore(db, lease=timedelta(seconds=settings.response_lease_s))
     fine_tuning, fine_tuned = FineTuningStore(db), FineTunedModelStore(db)
 
@@ -88,6 +95,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         blobs=BlobStore(settings.data_dir / "blobs"),
         models=models,
         metrics=metrics,
+        exposition=Exposition(metrics, db),
         inspector=Inspector(RequestLog(db), settings, metrics),
         responses=responses,
         runner=ResponseRunner(
@@ -136,4 +144,5 @@ def training_workers(container: Container) -> TrainingWorkers:
         container.files,
         container.blobs,
         container.meters,
+        container.metrics,
     )

@@ -14,7 +14,18 @@ from typing import Any
 
 from starlette.types import Message, Scope
 
-from workhorse.errors import WorkhorseError
+from workhorse.errors import (
+    AuthenticationFailed,
+    BudgetExceeded,
+    Forbidden,
+    InvalidRequest,
+    LimitExceeded,
+    PayloadTooLarge,
+    RateLimited,
+    RequestTimeout,
+    UnsupportedMediaType,
+    WorkhorseError,
+)
 from workhorse.http.errors import error_body
 from workhorse.obs.redact import redact_body, redact_headers
 from workhorse.store.request_log import Entry
@@ -171,6 +182,34 @@ def error_summary(state: dict[str, Any], path: str, seen: Seen) -> ErrorSummary:
         return ErrorSummary()
 
 
+_BODY_CODES = {"invalid_json", "invalid_form", "invalid_multipart", "invalid_xml", "invalid_soap"}
+_REASONS: tuple[tuple[type[WorkhorseError], str], ...] = (
+    (PayloadTooLarge, "payload_too_large"),
+    (UnsupportedMediaType, "unsupported_media_type"),
+    (RequestTimeout, "request_timeout"),
+    (AuthenticationFailed, "unauthorized"),
+    (Forbidden, "forbidden"),
+    (LimitExceeded, "rate_limited"),
+    (BudgetExceeded, "rate_limited"),
+    (RateLimited, "busy"),  # a model's waiting line is full
+)
+
+
+def rejection_reason(state: dict[str, Any]) -> str | None:
+    """Why the pipeline refused the request, if it did: the metric's ``reason``."""
+    error = state.get("error")
+    if not isinstance(error, WorkhorseError):
+        return None
+    for kind, reason in _REASONS:
+        if isinstance(error, kind):
+            return reason
+    if isinstance(error, InvalidRequest) and error.code in _BODY_CODES:
+        return "invalid_body"
+    if isinstance(error, InvalidRequest) and error.code == "invalid_value":
+        return "validation"  # the body's fields, as the operation's model checks them
+    return None
+
+
 def captured(scope: Scope, seen: Seen, limit: int) -> str:
     """Headers and bodies of the request and its response, redacted, as JSON."""
     request_headers = [
@@ -206,7 +245,7 @@ def _tokens(meter: object, name: str) -> int | None:
     return value if isinstance(value, int) and getattr(meter, "recorded", False) else None
 
 
-def _request_bytes(scope: Scope, seen: Seen) -> int:
+def request_bytes(scope: Scope, seen: Seen) -> int:
     """The body's size: as declared by Content-Length (a body refused unread still has
     one), else the bytes read."""
     declared = header(scope, b"content-length")
@@ -240,7 +279,7 @@ def entry_of(
         status=seen.status,
         duration_ms=round(timing.duration_ms, 3),
         content_type=_cut(header(scope, b"content-type") or None, 256),
-        bytes_in=_request_bytes(scope, seen),
+        bytes_in=request_bytes(scope, seen),
         bytes_out=seen.bytes_out,
         api_key_id=state.get("api_key_id"),
         api_key_name=_cut(state.get("api_key_name"), 256),

@@ -19,7 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workhorse.errors import WorkhorseError
 from workhorse.http.errors import error_body
-from workhorse.http.inspection import Seen, Timing, entry_of, error_summary, trace_id_of
+from workhorse.http.inspection import (
+    Seen,
+    Timing,
+    entry_of,
+    error_summary,
+    rejection_reason,
+    request_bytes,
+    trace_id_of,
+)
 from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
 
@@ -112,6 +120,7 @@ class RequestContextMiddleware:
             seen.sent(message)
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, counting_receive, tagging_send)
         except Exception as exc:
@@ -123,18 +132,15 @@ class RequestContextMiddleware:
             if seen.status == 0:
                 await self._send_500(tagging_send, request_id, str(scope.get("path", "")))
         finally:
+            self.metrics.in_flight.dec()
             self._finish(scope, seen, Timing(at_ms, (time.perf_counter() - started) * 1000))
 
     def _finish(self, scope: Scope, seen: Seen, timing: Timing) -> None:
         """Count, log and record the request whose response is done."""
         state = scope.get("state", {})
         route = _route_of(scope)
-        method = str(scope.get("method"))
         retries = _retry_count(scope)
-        self.metrics.requests.labels(method, route, str(seen.status)).inc()
-        self.metrics.duration.labels(method, route).observe(timing.duration_ms / 1000)
-        if retries:
-            self.metrics.client_retries.labels(method, route).inc()
+        self._count(scope, seen, timing, route, retries)
         error_code = error_summary(state, str(scope.get("path", "")), seen).code
         if self.inspector.enabled:
             capture = self.inspector.capture_bytes if self.inspector.captures(route) else None
@@ -164,6 +170,24 @@ class RequestContextMiddleware:
                     "budget_warning": _budget_warning(state),
                 },
             )
+
+    def _count(self, scope: Scope, seen: Seen, timing: Timing, route: str, retries: int) -> None:
+        state = scope.get("state", {})
+        metrics, method = self.metrics, str(scope.get("method"))
+        metrics.requests.labels(method, route, str(seen.status)).inc()
+        metrics.duration.labels(method, route).observe(timing.duration_ms / 1000)
+        metrics.request_size.labels(method, route).observe(request_bytes(scope, seen))
+        metrics.response_size.labels(method, route).observe(seen.bytes_out)
+        if retries:
+            metrics.client_retries.labels(method, route).inc()
+        if seen.disconnected or (seen.status and not seen.finished):
+            metrics.client_disconnects.labels(method, route).inc()
+        reason = rejection_reason(state)
+        if reason is not None:
+            metrics.rejections.labels(route, reason).inc()
+        outcome = state.get("idempotency")
+        if outcome is not None:
+            metrics.idempotency.labels(outcome).inc()
 
     @staticmethod
     async def _send_500(send: Send, request_id: str, path: str) -> None:

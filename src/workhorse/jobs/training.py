@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from workhorse.config import Settings
 from workhorse.governance.meter import MeterFactory
 from workhorse.jobs.queue import Jobs, RetryLater
+from workhorse.obs.metrics import Metrics
 from workhorse.providers.registry import local_gguf_models
 from workhorse.store.blobs import BlobStore
 from workhorse.store.files import FileStore
@@ -68,6 +69,9 @@ class _Run:
     token: str
     outcome: str | None = None  # "done", "paused", "invalid", "error"
     pause_sent: bool = False
+    failure: str | None = None
+    """The error code of an ``invalid`` or ``error`` outcome."""
+    cancelled: bool = False
 
 
 class TrainingWorkers:
@@ -82,8 +86,10 @@ class TrainingWorkers:
         files: FileStore,
         blobs: BlobStore,
         meters: MeterFactory,
+        metrics: Metrics,
     ) -> None:
         self._meters = meters
+        self._metrics = metrics
         self._settings = settings
         self._jobs = jobs
         self._store = store
@@ -125,21 +131,31 @@ class TrainingWorkers:
         if claimed is None:
             return
         job, token = claimed
-        try:
-            spec = await self._spec(job)
-        except _JobFailed as exc:
-            await self._fail(job, token, exc.code, exc.message, exc.param)
-            return
-        if job.attempts > self._settings.train_max_attempts:
-            await self._fail(
-                job,
-                token,
-                "training_interrupted",
-                f"the training process stopped {job.attempts - 1} times without finishing",
-                None,
-            )
-            return
-        await self._supervise(_Run(job, token), spec)
+        with self._metrics.job("training") as attempt:
+            try:
+                spec = await self._spec(job)
+            except _JobFailed as exc:
+                await self._fail(job, token, exc.code, exc.message, exc.param)
+                attempt.ended("failed", exc.code)
+                return
+            if job.attempts > self._settings.train_max_attempts:
+                code = "training_interrupted"
+                message = f"the training process stopped {job.attempts - 1} times without finishing"
+                await self._fail(job, token, code, message, None)
+                attempt.ended("failed", code)
+                return
+            run = _Run(job, token)
+            try:
+                await self._supervise(run, spec)
+            except RetryLater:
+                attempt.ended("retried")
+                raise
+            if run.outcome == "done":
+                attempt.ended("succeeded")
+            elif run.outcome in ("invalid", "error"):
+                attempt.ended("failed", run.failure)
+            elif run.outcome is None and run.cancelled:
+                attempt.ended("cancelled")
 
     async def _spec(self, job: JobRecord) -> TrainSpec:
         base = local_gguf_models(self._settings).get(job.model)
@@ -220,6 +236,7 @@ class TrainingWorkers:
         if run.outcome in ("done", "invalid", "error"):
             return
         status = await self._store.heartbeat(run.job.id, run.token, self._lease)
+        run.cancelled = status is None or status == CANCELLED
         if run.outcome == "paused" or status is None or status in (CANCELLED, PAUSED):
             await self._store.release(run.job.id, run.token)
             if run.outcome == "paused" and status not in (None, PAUSED, CANCELLED):
@@ -288,6 +305,8 @@ class TrainingWorkers:
             )
             if "valid_loss" in event:
                 message += f", validation loss={event['valid_loss']:.4f}"
+            self._metrics.training_steps.labels(job.model).inc()
+            self._metrics.training_loss.labels(job.model).set(float(event["train_loss"]))
             await self._store.add_event(job.id, message, type="metrics", data=data)
         elif kind == "checkpoint":
             step = int(event["metrics"]["step"])
@@ -305,9 +324,10 @@ class TrainingWorkers:
         elif kind == "invalid":
             run.outcome = "invalid"
             param = "validation_file" if event["file"] == "validation" else "training_file"
-            await self._fail(job, run.token, f"invalid_{param}", event["message"], param)
+            run.failure = f"invalid_{param}"
+            await self._fail(job, run.token, run.failure, event["message"], param)
         elif kind == "error":
-            run.outcome = "error"
+            run.outcome, run.failure = "error", "training_failed"
             await self._fail(job, run.token, "training_failed", event["message"], None)
         elif kind == "done":
             run.outcome = "done"
@@ -323,6 +343,7 @@ class TrainingWorkers:
             adapter_path=event["path"],
         )
         tokens = int(event["trained_tokens"])
+        self._metrics.training_tokens.labels(job.model).inc(tokens)
         if await self._store.finish(
             job.id, token, SUCCEEDED, fine_tuned_model=model_id, trained_tokens=tokens
         ):

@@ -14,6 +14,7 @@ import logging
 import signal
 
 from workhorse.config import Settings
+from workhorse.obs.metrics_server import MetricsServer
 from workhorse.services import build_container, ingestion_workers, training_workers
 from workhorse.store.db import migrate
 
@@ -33,12 +34,18 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    metrics_server = None
+    if settings.metrics_port is not None:
+        metrics_server = MetricsServer(container.exposition, settings.host, settings.metrics_port)
+        await metrics_server.start()
     trainers.start()
     workers.start()
     log.info("worker ready", extra={"workers": settings.ingest_workers})
     try:
         await stop.wait()
     finally:
+        if metrics_server is not None:
+            await metrics_server.aclose()
         await trainers.aclose()
         await workers.aclose()
         await container.index.aclose()

@@ -40,7 +40,7 @@ from workhorse.knowledge.chunk import AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS
 from workhorse.knowledge.index import ChunkIndex, IndexedChunk
 from workhorse.knowledge.limits import DocumentLimits, ProcessLimits
 from workhorse.knowledge.sandbox import ParserPool
-from workhorse.obs.metrics import Metrics
+from workhorse.obs.metrics import JobAttempt, Metrics
 from workhorse.providers.registry import ModelRegistry, bundled_embedding_model_path
 from workhorse.store.blobs import BlobStore
 from workhorse.store.files import FileStore
@@ -60,6 +60,8 @@ class Claim:
     job: StoreFileRecord
     token: str
     lost: bool = False
+    attempt: JobAttempt | None = None
+    """This attempt's metrics."""
 
 
 @dataclass(frozen=True)
@@ -152,10 +154,12 @@ class Ingestor:
             await self._interrupted_too_often(claim)
             return
         heartbeat = asyncio.create_task(self._heartbeat(claim), name=f"lease-{file_id}")
-        try:
-            await self._run(claim)
-        finally:
-            heartbeat.cancel()
+        with self._metrics.job("ingestion") as attempt:
+            claim.attempt = attempt
+            try:
+                await self._run(claim)
+            finally:
+                heartbeat.cancel()
 
     async def _interrupted_too_often(self, claim: Claim) -> None:
         """Every earlier run of this job ended with its process (a crash, a kill, a
@@ -221,6 +225,12 @@ class Ingestor:
         )
         if ended:
             self._metrics.ingested_files.labels(status).inc()
+            error = fields.get("error")
+            reason = error.get("code") if isinstance(error, dict) else None
+            if claim.attempt is not None:
+                claim.attempt.ended(status, reason)
+            if status == "completed":
+                self._metrics.ingested_bytes.inc(fields.get("usage_bytes", 0))
         return ended
 
     async def _after_losing(self, store_id: str, file_id: str) -> None:
@@ -247,6 +257,8 @@ class Ingestor:
             exc_info=exc,
         )
         await self._stores.release(job.vector_store_id, job.file_id, claim.token)
+        if claim.attempt is not None:
+            claim.attempt.ended("retried")
         raise RetryLater(reason) from exc
 
     async def _ingest(self, claim: Claim) -> int:

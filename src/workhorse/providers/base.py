@@ -157,6 +157,16 @@ class Embeddings:
     prompt_tokens: int
 
 
+class ModelObserver(Protocol):
+    """Told what model instances do, for metrics (``obs.metrics.Metrics`` is one)."""
+
+    def waited(self, model: str, seconds: float) -> None:
+        """A call waited ``seconds`` for the model instance before it ran."""
+
+    def embedded(self, model: str, inputs: int, tokens: int, seconds: float) -> None:
+        """One embedding call of ``inputs`` texts and ``tokens`` tokens took ``seconds``."""
+
+
 class Embedder(Protocol):
     """A model that turns texts into vectors."""
 

@@ -8,15 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from workhorse.errors import InvalidRequest, WorkhorseError
-from workhorse.providers.base import Embeddings
+from workhorse.providers.base import Embeddings, ModelObserver
 from workhorse.providers.serial import SerialRunner
 
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local folder."""
 
-    def __init__(self, model_id: str, path: Path, *, runner: SerialRunner) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        path: Path,
+        *,
+        runner: SerialRunner,
+        observer: ModelObserver | None = None,
+    ) -> None:
         self.id = model_id
+        self._observer = observer
         self.owned_by = "workhorse"
         self.created = int(path.stat().st_mtime) if path.exists() else int(time.time())
         self.path = path
@@ -49,7 +57,11 @@ class SentenceTransformerEmbedder:
         features = model.preprocess(texts)
         prompt_tokens = int(features["attention_mask"].sum())
         vectors = model.encode(
-            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+            texts,
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,  # its "Batches" bar would land in the log
         )
         return Embeddings([row.tolist() for row in vectors], prompt_tokens)
 
@@ -60,7 +72,12 @@ class SentenceTransformerEmbedder:
         if any(not t for t in texts):
             raise InvalidRequest("input must not contain empty strings", param="input")
 
-        return await asyncio.wrap_future(self._runner.submit(lambda: self._encode(texts)))
+        started = time.perf_counter()
+        embeddings = await asyncio.wrap_future(self._runner.submit(lambda: self._encode(texts)))
+        if self._observer is not None:
+            elapsed = time.perf_counter() - started
+            self._observer.embedded(self.id, len(texts), embeddings.prompt_tokens, elapsed)
+        return embeddings
 
     async def aclose(self) -> None:
         """Free the model."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from workhorse.config import Settings
 from workhorse.errors import ModelNotFound, ServiceUnavailable, WorkhorseError
-from workhorse.providers.base import ChatModel, Embedder
+from workhorse.providers.base import ChatModel, Embedder, ModelObserver
 from workhorse.providers.embedder import SentenceTransformerEmbedder
 from workhorse.providers.llamacpp import LlamaCppChatModel
 from workhorse.providers.openai_upstream import OpenAIUpstream
@@ -89,15 +89,21 @@ class ModelCard:
 class ModelRegistry:
     """Every model this server can answer with, by id."""
 
-    def __init__(self, settings: Settings, *, chat: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, chat: bool = True, observer: ModelObserver | None = None
+    ) -> None:
         """Every configured model; ``chat=False`` for processes that only embed (workers)."""
+        self._runners: list[SerialRunner] = []
 
         def runner(name: str) -> SerialRunner:
-            return SerialRunner(
+            made = SerialRunner(
                 name,
                 queue_size=settings.generation_queue_size,
                 retry_after_s=settings.retry_after_s,
+                on_wait=(lambda seconds: observer.waited(name, seconds)) if observer else None,
             )
+            self._runners.append(made)
+            return made
 
         self._local_chat: list[LlamaCppChatModel] = []
         self._embedders: dict[str, SentenceTransformerEmbedder] = {}
@@ -117,6 +123,7 @@ class ModelRegistry:
                 settings.embedding_model_id,
                 bundled_embedding_model_path(),
                 runner=runner(settings.embedding_model_id),
+                observer=observer,
             )
         for gguf in settings.gguf_models if chat else []:
             self._local_chat.append(
@@ -228,6 +235,7 @@ class ModelRegistry:
         """Unload a fine-tuned model (deleted)."""
         model = self._fine_tuned.pop(model_id, None)
         if model is not None:
+            self._runners = [r for r in self._runners if r.name != model_id]
             await model.aclose()
 
     async def embedder(self, model_id: str) -> Embedder:
@@ -241,6 +249,10 @@ class ModelRegistry:
             raise ModelNotFound(f"The model {model_id!r} does not exist", param="model")
         await self.wait_loaded()
         return embedder
+
+    def occupancy(self) -> list[tuple[str, int, int]]:
+        """(model, running, waiting) of every model instance."""
+        return [(r.name, *r.occupancy()) for r in self._runners]
 
     def chat_ids(self) -> list[str]:
         """The ids of the chat models served (configured, fine-tuned and upstream)."""

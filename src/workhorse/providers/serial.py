@@ -9,6 +9,7 @@ already waiting, the next one is refused with 429 and ``Retry-After``.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -21,8 +22,16 @@ T = TypeVar("T")
 class SerialRunner:
     """Runs callables one at a time on a dedicated thread, with bounded waiting."""
 
-    def __init__(self, name: str, *, queue_size: int, retry_after_s: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        queue_size: int,
+        retry_after_s: int,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
         self.name = name
+        self._on_wait = on_wait
         self._queue_size = queue_size
         self._retry_after_s = retry_after_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{name}")
@@ -35,6 +44,11 @@ class SerialRunner:
         with self._lock:
             return self._in_system
 
+    def occupancy(self) -> tuple[int, int]:
+        """Jobs running (0 or 1) and waiting."""
+        load = self.load
+        return min(load, 1), max(load - 1, 0)
+
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         """Queue ``fn``; raise RateLimited when the line is full."""
         with self._lock:
@@ -45,9 +59,20 @@ class SerialRunner:
                     headers={"Retry-After": str(self._retry_after_s)},
                 )
             self._in_system += 1
-        future = self._executor.submit(fn)
+        future = self._executor.submit(self._timed(fn) if self._on_wait else fn)
         future.add_done_callback(self._leave)
         return future
+
+    def _timed(self, fn: Callable[[], T]) -> Callable[[], T]:
+        queued = time.perf_counter()
+        on_wait = self._on_wait
+
+        def run() -> T:
+            if on_wait is not None:
+                on_wait(time.perf_counter() - queued)
+            return fn()
+
+        return run
 
     def _leave(self, _future: Future[T]) -> None:
         with self._lock:

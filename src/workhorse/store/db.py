@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,6 +94,41 @@ class _SqliteWriter:
         self.engine.dispose()
 
 
+class WriteStats:
+    """How write transactions waited, for the metrics (updated from any thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.waiting = 0
+        self.started = 0
+        self.waited_s = 0.0
+
+    def queued(self) -> list[float]:
+        """A ticket for one write: when it was queued, until it begins or is abandoned."""
+        with self._lock:
+            self.waiting += 1
+        return [time.perf_counter()]
+
+    def began(self, ticket: list[float]) -> None:
+        with self._lock:
+            if ticket:
+                self.waiting -= 1
+                self.started += 1
+                self.waited_s += time.perf_counter() - ticket.pop()
+
+    def abandoned(self, ticket: list[float]) -> None:
+        """The write never began (cancelled, or no connection)."""
+        with self._lock:
+            if ticket:
+                ticket.pop()
+                self.waiting -= 1
+
+    def read(self) -> tuple[int, int, float]:
+        """Writes waiting now, writes begun, seconds they waited in all."""
+        with self._lock:
+            return self.waiting, self.started, self.waited_s
+
+
 @dataclass
 class Database:
     """An engine and its session factory."""
@@ -99,14 +136,34 @@ class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     _writer: _SqliteWriter | None = None
+    writes: WriteStats = field(default_factory=WriteStats)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction (synchronous code, on either backend)."""
-        if self._writer is None:
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(work)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer.thread, self._writer.run, work)
+        stats = self.writes
+        ticket = stats.queued()
+        try:
+            if self._writer is None:
+                async with self.engine.begin() as conn:
+                    stats.began(ticket)
+                    return await conn.run_sync(work)
+            writer = self._writer
+
+            def run() -> T:
+                stats.began(ticket)
+                return writer.run(work)
+
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(writer.thread, run)
+        finally:
+            stats.abandoned(ticket)
+
+    def pool_state(self) -> tuple[int, int]:
+        """Connections checked out of the pool, and idle in it."""
+        pool: Any = self.engine.sync_engine.pool
+        in_use = int(pool.checkedout()) if hasattr(pool, "checkedout") else 0
+        idle = int(pool.checkedin()) if hasattr(pool, "checkedin") else 0
+        return in_use, idle
 
     @property
     def dialect(self) -> str:

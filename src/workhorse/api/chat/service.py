@@ -20,6 +20,7 @@ from workhorse.api.vector_stores.grounding import ground
 from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter, WorkhorseError
 from workhorse.governance.meter import Meter
+from workhorse.obs.generation import watched
 from workhorse.providers.base import ChatMessage, Finish, Generation, GenerationParams, TextDelta
 
 FINGERPRINT = "fp_workhorse"
@@ -86,8 +87,7 @@ async def _start(
         if excerpts is not None:
             params = replace(params, messages=[excerpts, *params.messages])
         results = grounding.result_items()
-    generation = await meter.start(model, params)
-    container.metrics.generations.labels(model.id).inc()
+    generation = await watched(container.metrics, "chat", model.id, meter.start(model, params))
     return generation, results
 
 

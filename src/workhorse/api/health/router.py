@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from workhorse.errors import ServiceUnavailable
+from workhorse.errors import NotFound, ServiceUnavailable
+from workhorse.governance.keys import Scope
+from workhorse.http.auth import check_scope, require_api_key
 from workhorse.http.deps import ContainerDep
+from workhorse.obs.exposition import CONTENT_TYPE
 
 router = APIRouter(tags=["health"])
 
@@ -39,6 +42,11 @@ async def readyz(container: ContainerDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(container: ContainerDep) -> Response:
-    """Prometheus metrics: requests, durations, client retries, idempotent replays."""
-    return Response(container.metrics.render(), media_type="text/plain; version=0.0.4")
+async def metrics(request: Request, container: ContainerDep) -> Response:
+    """Prometheus metrics of this process (``docs/observability.md`` lists them)."""
+    settings = container.settings
+    if settings.metrics_port is not None:
+        raise NotFound(f"metrics are served on port {settings.metrics_port}")
+    if settings.metrics_require_admin:
+        check_scope(await require_api_key(request), Scope.ADMIN, "GET")
+    return Response(await container.exposition.render(), media_type=CONTENT_TYPE)

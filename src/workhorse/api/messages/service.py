@@ -29,6 +29,7 @@ from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter, WorkhorseError
 from workhorse.governance.meter import Meter
 from workhorse.http.sse import SSEEvent
+from workhorse.obs.generation import watched
 from workhorse.providers.base import (
     ChatMessage,
     ChatModel,
@@ -106,8 +107,7 @@ async def _start(
     """The started generation, and whether ``max_tokens`` was lowered to fit the window."""
     model = await container.models.chat_model(request.model)
     fitted = await _fit_window(model, params)
-    generation = await meter.start(model, fitted)
-    container.metrics.generations.labels(model.id).inc()
+    generation = await watched(container.metrics, "messages", model.id, meter.start(model, fitted))
     return generation, fitted.max_tokens != params.max_tokens
 
 

@@ -30,6 +30,7 @@ from workhorse.api.responses.log import EventLog
 from workhorse.api.responses.prompt import params_from_json
 from workhorse.errors import BudgetExceeded, RateLimited, ServiceUnavailable, WorkhorseError
 from workhorse.governance.meter import Meter, MeterFactory
+from workhorse.obs.generation import watched
 from workhorse.obs.metrics import Metrics
 from workhorse.providers.base import Finish, Generation, GenerationParams, TextDelta, ToolCallDone
 from workhorse.providers.registry import ModelRegistry
@@ -152,20 +153,20 @@ class ResponseRunner:
         while True:
             try:
                 if job.meter is None:
-                    generation = await model.start(job.params)
+                    starting = model.start(job.params)
                 else:
-                    generation = await job.meter.start(
+                    starting = job.meter.start(
                         model,
                         job.params,
                         reservation_of(job.response_id, job.attempt),
                         extra_output=job.prior_output_tokens,
                     )
+                generation = await watched(self._metrics, "responses", model.id, starting)
             except BudgetExceeded:
                 raise  # no waiting out a spent budget: the response fails, saying why
             except RateLimited as exc:  # a background job waits its turn instead
                 await asyncio.sleep(float(exc.headers.get("Retry-After", "1")))
                 continue
-            self._metrics.generations.labels(model.id).inc()
             return generation
 
     async def _run(self, live: LiveRun) -> None:
@@ -355,6 +356,8 @@ class ResponseRunner:
             meter = await self._meters(record.owner, record.api_key_id)
             for attempt in range(1, record.attempts):  # what died with its process
                 await meter.abandon(reservation_of(record.id, attempt))
+        # The attempt that died with its process ends here, counted by who found it.
+        self._metrics.generation_requests.labels(record.model, "responses", "interrupted").inc()
         job = Job(
             response_id=record.id,
             model_id=record.model,
@@ -384,6 +387,7 @@ class ResponseRunner:
             )
         else:
             log.info("resuming an interrupted background response", extra={"id": record.id})
+            self._metrics.jobs_taken_over.labels("background_response").inc()
             deltas = sum(1 for e in events if e["type"] == "response.output_text.delta")
             job.prior_output_tokens = deltas
             limit = job.params.max_tokens

@@ -31,6 +31,7 @@ from workhorse.api.vector_stores.grounding import ground
 from workhorse.container import Container
 from workhorse.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from workhorse.governance.meter import Meter
+from workhorse.obs.generation import watched
 from workhorse.providers.base import GenerationParams, ToolSpec
 from workhorse.store.responses import Json, StoredResponse
 
@@ -182,16 +183,23 @@ async def create(container: Container, meter: Meter, body: ResponseCreateRequest
         params, dropped = await fit(
             model, params, instructions=system, items=items, reserve=reserve
         )
+        if dropped:
+            container.metrics.truncations.labels(model.id).inc()
+            container.metrics.truncated_items.labels(model.id).inc(dropped)
     response_id = "resp_" + secrets.token_hex(24)
     status = "queued" if body.background else "in_progress"
     builder = ResponseBuilder(_initial_object(response_id, body, status=status, dropped=dropped))
     generation = None
     if not body.background:
         try:
-            generation = await meter.start(model, params, reservation_of(response_id, 1))
+            generation = await watched(
+                container.metrics,
+                "responses",
+                model.id,
+                meter.start(model, params, reservation_of(response_id, 1)),
+            )
         except ContextLengthExceeded as exc:
             raise ContextLengthExceeded(exc.message, param="input") from exc
-        container.metrics.generations.labels(model.id).inc()
     include_results = "file_search_call.results" in (body.include or [])
     searched = None
     if grounding is not None:
