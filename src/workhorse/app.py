@@ -150,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
             await container.models.aclose()
             await container.inspector.aclose()
             await container.db.dispose()
+            await asyncio.to_thread(container.tracing.shutdown)
 
     app = FastAPI(
         title="Workhorse",
@@ -182,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
         log_requests=settings.access_log,
         metrics=container.metrics,
         inspector=container.inspector,
+        tracing=container.tracing,
     )
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])

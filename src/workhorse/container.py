@@ -12,6 +12,7 @@ from workhorse.knowledge.index import ChunkIndex
 from workhorse.obs.exposition import Exposition
 from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
+from workhorse.obs.tracing import Tracing
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
@@ -46,6 +47,8 @@ class Container:
     models: ModelRegistry
     metrics: Metrics
     exposition: Exposition
+    tracing: Tracing
+    """Traces (off unless ``OTEL_EXPORTER_OTLP_*`` names a collector)."""
     """``/metrics`` as rendered, the shared-state figures read afresh."""
     inspector: Inspector
     """Records of recent requests (``GET /v1/admin/requests``)."""

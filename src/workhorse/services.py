@@ -19,6 +19,8 @@ from workhorse.knowledge.ingest import Ingestor
 from workhorse.obs.exposition import Exposition
 from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
+from workhorse.obs.models import ModelWatch
+from workhorse.obs.tracing import Tracing
 from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, FineTuned, ModelRegistry
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
@@ -42,10 +44,14 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
     db = open_database(settings.resolved_database_url())
     queue = "redis" if (settings.queue_url or "").startswith("redis") else "sqlite"
     metrics = Metrics(version=__version__, dialect=db.dialect, queue=queue)
-    models = ModelRegistry(settings, chat=chat, observer=metrics)
+    tracing = Tracing(role="server" if chat else "worker")
+    tracing.instrument(db.sync_engines())
+    models = ModelRegistry(settings, chat=chat, observer=ModelWatch(metrics, tracing))
     metrics.live.model_slots = models.occupancy
     metrics.live.db_pool = db.pool_state
     metrics.live.db_writes = db.writes.read
+    for client in models.upstream_clients():
+        tracing.instrument_client(client)
     responses = ResponseStore(db, lease=timedelta(seconds=settings.response_lease_s))
     fine_tuning, fine_tuned = FineTuningStore(db), FineTunedModelStore(db)
 
@@ -96,6 +102,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         models=models,
         metrics=metrics,
         exposition=Exposition(metrics, db),
+        tracing=tracing,
         inspector=Inspector(RequestLog(db), settings, metrics),
         responses=responses,
         runner=ResponseRunner(
@@ -105,6 +112,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
             metrics,
             max_attempts=settings.response_max_attempts,
             meters=meter_of,
+            tracing=tracing,
         ),
         vector_stores=VectorStoreStore(db),
         index=open_index(db, settings.data_dir, BUNDLED_EMBEDDING_DIMENSIONS),
@@ -130,6 +138,7 @@ def ingestion_workers(container: Container) -> IngestionWorkers:
         container.models,
         container.metrics,
         container.meters,
+        container.tracing,
     )
     return IngestionWorkers(container.settings, container.jobs, ingestor, container.vector_stores)
 
@@ -145,4 +154,5 @@ def training_workers(container: Container) -> TrainingWorkers:
         container.blobs,
         container.meters,
         container.metrics,
+        container.tracing,
     )

@@ -159,22 +159,27 @@ class ParsedBodyDependency(Generic[M]):
     async def __call__(
         self, request: Request, api_key: Annotated[ApiKeyRecord, Depends(require_api_key)]
     ) -> AsyncIterator[M]:
-        limit = self.limit or get_container(request).settings.max_body_bytes
+        container = get_container(request)
+        limit = self.limit or container.settings.max_body_bytes
+        stage = container.tracing.stage
         if self.multipart_only and media_type(request) != MULTIPART:
             raise UnsupportedMediaType(
                 f"this operation takes a file part: send {MULTIPART}, not "
                 f"{media_type(request) or '(none)'!r}"
             )
-        fields, reader = await decode_fields(
-            request, limit=limit, accept_files=self.accept_files, shaper=self.shaper
-        )
+        with stage("decode"):
+            fields, reader = await decode_fields(
+                request, limit=limit, accept_files=self.accept_files, shaper=self.shaper
+            )
         try:
-            try:
-                body = self.model.model_validate(fields)
-            except ValidationError as exc:
-                raise validation_error(exc.errors()) from exc
-            await check_body_model(request, get_container(request), api_key, body)
-            await claim_idempotency_key(request, api_key, body.model_dump(mode="json"))
+            with stage("validation"):
+                try:
+                    body = self.model.model_validate(fields)
+                except ValidationError as exc:
+                    raise validation_error(exc.errors()) from exc
+                await check_body_model(request, container, api_key, body)
+            with stage("idempotency claim"):
+                await claim_idempotency_key(request, api_key, body.model_dump(mode="json"))
             yield body
         finally:
             if reader is not None:

@@ -15,6 +15,8 @@ import re
 import secrets
 import time
 
+from opentelemetry import context, trace
+from opentelemetry.trace import StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workhorse.errors import WorkhorseError
@@ -30,6 +32,7 @@ from workhorse.http.inspection import (
 )
 from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
+from workhorse.obs.tracing import Tracing, trace_id_hex
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -88,9 +91,16 @@ class RequestContextMiddleware:
     """Request id, access log, request records and catch-all error rendering."""
 
     def __init__(
-        self, app: ASGIApp, *, log_requests: bool, metrics: Metrics, inspector: Inspector
+        self,
+        app: ASGIApp,
+        *,
+        log_requests: bool,
+        metrics: Metrics,
+        inspector: Inspector,
+        tracing: Tracing,
     ) -> None:
         self.app = app
+        self.tracing = tracing
         self.log_requests = log_requests
         self.metrics = metrics
         self.inspector = inspector
@@ -99,10 +109,41 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.tracing.enabled:
+            await self._traced(scope, receive, send)
+            return
+        await self._handle(scope, receive, send)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request inside its server span (the parent of everything it does)."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method = str(scope.get("method"))
+        span = self.tracing.server_span(method, headers)
+        token = context.attach(trace.set_span_in_context(span))
+        state = scope.setdefault("state", {})
+        state["span"] = span
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            route = _route_of(scope)
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.request.method", method)
+            span.set_attribute("http.route", route)
+            span.set_attribute("url.path", str(scope.get("path", "")))
+            span.set_attribute("workhorse.request_id", str(state.get("request_id")))
+            status = state.get("status", 0)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(StatusCode.ERROR)
+            span.end()
+            context.detach(token)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_from(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        state["trace_id"] = trace_id_of(scope)
+        span = state.get("span")
+        state["trace_id"] = trace_id_hex(span) if span is not None else trace_id_of(scope)
         header = (b"x-request-id", request_id.encode("latin-1"))
         at_ms = int(time.time() * 1000)
         started = time.perf_counter()
@@ -132,6 +173,7 @@ class RequestContextMiddleware:
             if seen.status == 0:
                 await self._send_500(tagging_send, request_id, str(scope.get("path", "")))
         finally:
+            state["status"] = seen.status
             self.metrics.in_flight.dec()
             self._finish(scope, seen, Timing(at_ms, (time.perf_counter() - started) * 1000))
 

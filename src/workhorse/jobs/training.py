@@ -27,6 +27,7 @@ from workhorse.config import Settings
 from workhorse.governance.meter import MeterFactory
 from workhorse.jobs.queue import Jobs, RetryLater
 from workhorse.obs.metrics import Metrics
+from workhorse.obs.tracing import Tracing
 from workhorse.providers.registry import local_gguf_models
 from workhorse.store.blobs import BlobStore
 from workhorse.store.files import FileStore
@@ -87,9 +88,11 @@ class TrainingWorkers:
         blobs: BlobStore,
         meters: MeterFactory,
         metrics: Metrics,
+        tracing: Tracing,
     ) -> None:
         self._meters = meters
         self._metrics = metrics
+        self._tracing = tracing
         self._settings = settings
         self._jobs = jobs
         self._store = store
@@ -131,7 +134,10 @@ class TrainingWorkers:
         if claimed is None:
             return
         job, token = claimed
-        with self._metrics.job("training") as attempt:
+        span = self._tracing.job_span(
+            "fine-tune", job.traceparent, **{"workhorse.fine_tuning_job_id": job.id}
+        )
+        with span, self._metrics.job("training") as attempt:
             try:
                 spec = await self._spec(job)
             except _JobFailed as exc:

@@ -51,3 +51,4 @@ async def run_worker(settings: Settings) -> None:
         await container.index.aclose()
         await container.models.aclose()
         await container.db.dispose()
+        await asyncio.to_thread(container.tracing.shutdown)

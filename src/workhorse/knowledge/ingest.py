@@ -41,6 +41,7 @@ from workhorse.knowledge.index import ChunkIndex, IndexedChunk
 from workhorse.knowledge.limits import DocumentLimits, ProcessLimits
 from workhorse.knowledge.sandbox import ParserPool
 from workhorse.obs.metrics import JobAttempt, Metrics
+from workhorse.obs.tracing import Tracing
 from workhorse.providers.registry import ModelRegistry, bundled_embedding_model_path
 from workhorse.store.blobs import BlobStore
 from workhorse.store.files import FileStore
@@ -102,8 +103,10 @@ class Ingestor:
         models: ModelRegistry,
         metrics: Metrics,
         meters: MeterFactory,
+        tracing: Tracing,
     ) -> None:
         self._settings = settings
+        self._tracing = tracing
         self._meters = meters
         self._metrics = metrics
         self._stores = stores
@@ -154,7 +157,12 @@ class Ingestor:
             await self._interrupted_too_often(claim)
             return
         heartbeat = asyncio.create_task(self._heartbeat(claim), name=f"lease-{file_id}")
-        with self._metrics.job("ingestion") as attempt:
+        span = self._tracing.job_span(
+            "ingest file",
+            claim.job.traceparent,
+            **{"workhorse.vector_store_id": vector_store_id, "workhorse.file_id": file_id},
+        )
+        with span, self._metrics.job("ingestion") as attempt:
             claim.attempt = attempt
             try:
                 await self._run(claim)

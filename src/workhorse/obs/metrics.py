@@ -163,7 +163,7 @@ class Metrics:
 
     def __init__(self, *, version: str = "", dialect: str = "", queue: str = "") -> None:
         # The ``_created`` series would double the exposition, and scrapers ignore them.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)

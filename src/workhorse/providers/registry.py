@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import httpx
+
 from workhorse.config import Settings
 from workhorse.errors import ModelNotFound, ServiceUnavailable, WorkhorseError
 from workhorse.providers.base import ChatModel, Embedder, ModelObserver
@@ -249,6 +251,10 @@ class ModelRegistry:
             raise ModelNotFound(f"The model {model_id!r} does not exist", param="model")
         await self.wait_loaded()
         return embedder
+
+    def upstream_clients(self) -> list[httpx.AsyncClient]:
+        """The HTTP clients of the upstreams (for instrumentation)."""
+        return [u.client for u in self._upstreams]
 
     def occupancy(self) -> list[tuple[str, int, int]]:
         """(model, running, waiting) of every model instance."""

@@ -7,6 +7,7 @@ migrations over the equivalent synchronous driver.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -154,9 +155,17 @@ class Database:
                 return writer.run(work)
 
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(writer.thread, run)
+            # In the caller's context, so that the statements' spans join its trace.
+            return await loop.run_in_executor(writer.thread, contextvars.copy_context().run, run)
         finally:
             stats.abandoned(ticket)
+
+    def sync_engines(self) -> list[Engine]:
+        """The synchronous engines under this database (for instrumentation)."""
+        engines = [self.engine.sync_engine]
+        if self._writer is not None:
+            engines.append(self._writer.engine)
+        return engines
 
     def pool_state(self) -> tuple[int, int]:
         """Connections checked out of the pool, and idle in it."""

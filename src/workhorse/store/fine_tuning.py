@@ -20,6 +20,7 @@ from sqlalchemy import Row, Table, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from workhorse.obs.tracing import current_traceparent
 from workhorse.store.db import Database
 from workhorse.store.tables import (
     FineTuningCheckpoint,
@@ -65,6 +66,8 @@ class JobRecord:
     finished_at: datetime | None
     api_key_id: str | None = None
     """The key that created it: who pays for its trained tokens."""
+    traceparent: str | None = None
+    """The trace context of the request that created it."""
 
 
 def new_job_id() -> str:
@@ -96,6 +99,7 @@ def _job(row: Row[Any]) -> JobRecord:
         r["created_at"],
         r["finished_at"],
         r["api_key_id"],
+        r["traceparent"],
     )
 
 
@@ -175,6 +179,7 @@ class FineTuningStore:
                 id=job_id or new_job_id(),
                 owner=owner,
                 api_key_id=api_key_id,
+                traceparent=current_traceparent(),
                 model=model,
                 training_file=training_file,
                 validation_file=validation_file,

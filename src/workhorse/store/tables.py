@@ -233,6 +233,8 @@ class VectorStoreFile(Base):
     owner: Mapped[str] = mapped_column(String(40))
     api_key_id: Mapped[str | None] = mapped_column(String(40))
     """The key that added the file: its ingestion's embeddings are that key's usage."""
+    traceparent: Mapped[str | None] = mapped_column(String(55))
+    """The W3C trace context of the request that queued the job (its spans link to it)."""
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     last_error_json: Mapped[str | None] = mapped_column(Text)
@@ -363,6 +365,8 @@ class FineTuningJob(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner: Mapped[str] = mapped_column(String(40), index=True)
     api_key_id: Mapped[str | None] = mapped_column(String(40))
+    traceparent: Mapped[str | None] = mapped_column(String(55))
+    """The W3C trace context of the request that created the job (its spans link to it)."""
     model: Mapped[str] = mapped_column(String(256))
     training_file: Mapped[str] = mapped_column(String(40))
     validation_file: Mapped[str | None] = mapped_column(String(40))

@@ -18,6 +18,7 @@ from sqlalchemy import Table, and_, case, delete, func, insert, literal, or_, se
 from sqlalchemy.engine import Connection, Row
 
 from workhorse.errors import NotFound
+from workhorse.obs.tracing import current_traceparent
 from workhorse.store.db import Database
 from workhorse.store.tables import UTCDateTime, VectorStore, VectorStoreFile, VectorStoreFileBatch
 
@@ -88,6 +89,8 @@ class StoreFileRecord:
     created_at: datetime
     api_key_id: str | None = None
     """The key that added the file (None for files added before keys were metered)."""
+    traceparent: str | None = None
+    """The trace context of the request that queued its ingestion."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ def _file(row: Row[Any]) -> StoreFileRecord:
         int(r["attempts"]),
         r["created_at"],
         r["api_key_id"],
+        r["traceparent"],
     )
 
 
@@ -292,6 +296,7 @@ class VectorStoreStore:
         they failed or were cancelled, which queues them again. Returns the rows, and the
         file ids that need an ingestion job."""
         now = _now()
+        traceparent = current_traceparent()  # read here: the writer thread has no context
 
         def work(conn: Connection) -> tuple[list[StoreFileRecord], list[str]]:
             if (
@@ -321,6 +326,7 @@ class VectorStoreStore:
                 fresh = {
                     "owner": owner,
                     "api_key_id": api_key_id,
+                    "traceparent": traceparent,
                     "batch_id": batch_id,
                     "status": "in_progress",
                     "last_error_json": None,

@@ -87,7 +87,9 @@ async def _start(
         if excerpts is not None:
             params = replace(params, messages=[excerpts, *params.messages])
         results = grounding.result_items()
-    generation = await watched(container.metrics, "chat", model.id, meter.start(model, params))
+    generation = await watched(
+        container.metrics, container.tracing, "chat", model, meter.start(model, params)
+    )
     return generation, results
 
 

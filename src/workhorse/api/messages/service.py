@@ -107,7 +107,9 @@ async def _start(
     """The started generation, and whether ``max_tokens`` was lowered to fit the window."""
     model = await container.models.chat_model(request.model)
     fitted = await _fit_window(model, params)
-    generation = await watched(container.metrics, "messages", model.id, meter.start(model, fitted))
+    generation = await watched(
+        container.metrics, container.tracing, "messages", model, meter.start(model, fitted)
+    )
     return generation, fitted.max_tokens != params.max_tokens
 
 

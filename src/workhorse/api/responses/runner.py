@@ -32,6 +32,7 @@ from workhorse.errors import BudgetExceeded, RateLimited, ServiceUnavailable, Wo
 from workhorse.governance.meter import Meter, MeterFactory
 from workhorse.obs.generation import watched
 from workhorse.obs.metrics import Metrics
+from workhorse.obs.tracing import Tracing
 from workhorse.providers.base import Finish, Generation, GenerationParams, TextDelta, ToolCallDone
 from workhorse.providers.registry import ModelRegistry
 from workhorse.store.conversations import ConversationStore
@@ -99,8 +100,10 @@ class ResponseRunner:
         *,
         max_attempts: int,
         meters: MeterFactory | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._meters = meters
+        self._tracing = tracing if tracing is not None else Tracing({})
         self._store = store
         self._conversations = conversations
         self._models = models
@@ -161,7 +164,9 @@ class ResponseRunner:
                         reservation_of(job.response_id, job.attempt),
                         extra_output=job.prior_output_tokens,
                     )
-                generation = await watched(self._metrics, "responses", model.id, starting)
+                generation = await watched(
+                    self._metrics, self._tracing, "responses", model, starting
+                )
             except BudgetExceeded:
                 raise  # no waiting out a spent budget: the response fails, saying why
             except RateLimited as exc:  # a background job waits its turn instead

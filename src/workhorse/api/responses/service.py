@@ -194,8 +194,9 @@ async def create(container: Container, meter: Meter, body: ResponseCreateRequest
         try:
             generation = await watched(
                 container.metrics,
+                container.tracing,
                 "responses",
-                model.id,
+                model,
                 meter.start(model, params, reservation_of(response_id, 1)),
             )
         except ContextLengthExceeded as exc:
