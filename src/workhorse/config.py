@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
     """Lowest level written to the JSON log on stderr."""
 
+    log_format: str = Field(default="auto", pattern=r"^(auto|json|text)$")
+    """``json`` (one object per line), ``text`` (readable coloured lines), or ``auto``:
+    text when standard error is a terminal, JSON otherwise."""
+
     access_log: bool = True
     """Write one JSON access-log line per request."""
 

@@ -13,6 +13,12 @@ from workhorse.obs.logging import configure_logging
 app = typer.Typer()
 
 
+def _no_progress_bars() -> None:
+    """Libraries' progress bars (tqdm's, Hugging Face's) would land in the log."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -33,8 +39,9 @@ def serve(
     # torch's OpenMP threads otherwise spin for a while after each embedding call and
     # starve the event loop and database threads of the CPU they need to answer.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _no_progress_bars()
     settings = settings_from(host=host, port=port, data_dir=data_dir)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     from workhorse.http.protocol import EnvelopeHttpToolsProtocol
 
     uvicorn.run(
@@ -64,6 +71,7 @@ def worker(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _no_progress_bars()
     settings = settings_from(data_dir=data_dir, ingest_workers=workers)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(run_worker(settings))
