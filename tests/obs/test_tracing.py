@@ -6,10 +6,15 @@ request that queued it, in the process that ran it (a separate worker when scale
 from __future__ import annotations
 
 import io
+import json
 import secrets
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import openai
@@ -168,3 +173,76 @@ def test_a_job_is_linked_to_the_request_that_queued_it(traced: Traced) -> None:
     embedding = inside[f"embeddings {EMBEDDER}"].attributes
     assert embedding["gen_ai.operation.name"] == "embeddings"
     assert embedding["gen_ai.usage.input_tokens"] > 0
+
+
+CHUNKS = [
+    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}]},
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}},
+]
+
+
+@contextmanager
+def recording_upstream() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """An OpenAI-compatible endpoint that answers one streamed word and keeps the headers
+    of every request (what this test is about is the headers, not the model)."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            asked = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            base = {"id": "up-1", "object": "chat.completion.chunk", "created": 1, "model": "up"}
+            body = "".join(f"data: {json.dumps({**base, **c})}\n\n" for c in CHUNKS)
+            payload = (body + "data: [DONE]\n\n").encode()
+            kind = "text/event-stream"
+            if not asked.get("stream"):
+                message = {"role": "assistant", "content": "hi"}
+                whole = {"index": 0, "message": message, "finish_reason": "stop"}
+                usage = CHUNKS[-1]["usage"]
+                answer = {**base, "object": "chat.completion", "choices": [whole], "usage": usage}
+                payload, kind = json.dumps(answer).encode(), "application/json"
+            self.send_response(200)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_upstream_calls_carry_the_trace_on(tmp_path: Path) -> None:
+    with run_receiver() as receiver, recording_upstream() as (url, seen):
+        upstreams = [{"name": "recorder", "base_url": url, "models": ["up"]}]
+        with run_workhorse(
+            tmp_path,
+            WORKHORSE_UPSTREAMS=json.dumps(upstreams),
+            WORKHORSE_LOAD_BUNDLED_MODELS="false",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        ) as server:
+            header, trace_id, _ = traceparent()
+            answer = httpx.post(
+                server.v1 + "/chat/completions",
+                json={"model": "up", "messages": [{"role": "user", "content": "hi"}]},
+                headers={**server.headers(), "traceparent": header},
+                timeout=60,
+            )
+            assert answer.status_code == 200, answer.text
+            (sent,) = seen
+            assert sent["traceparent"].split("-")[1] == trace_id
+            spans = spans_of(receiver, trace_id, "chat up", "POST")
+            call = spans["POST"]  # httpx's client span of the upstream request
+            assert call.parent_span_id == spans["chat up"].span_id
+            assert sent["traceparent"].split("-")[2] == call.span_id
+            assert spans["chat up"].attributes["gen_ai.provider.name"] == "openai"

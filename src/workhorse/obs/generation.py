@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable
 
-from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace import Span, SpanKind, StatusCode, use_span
 
 from workhorse.obs.metrics import Metrics
 from workhorse.obs.tracing import Tracing
@@ -145,7 +145,11 @@ async def watched(
                 {"content": [f"{m.role}: {m.content}" for m in params.messages]},
             )
     try:
-        generation = await start
+        if span is None:
+            generation = await start
+        else:  # the model call's own calls (an upstream's HTTP request) are its children
+            with use_span(span, end_on_exit=False, record_exception=False):
+                generation = await start
     except BaseException as exc:
         if span is not None:
             span.record_exception(exc)
