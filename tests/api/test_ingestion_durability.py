@@ -16,10 +16,11 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from tests.conftest import scaled_env
-from tests.servers import Server, run_worker, run_workhorse, wait_for
+from tests.servers import Server, free_port, run_worker, run_workhorse, wait_for
 from workhorse.knowledge.chunk import AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS, WordPieceCounter, chunk
 from workhorse.knowledge.parse import parse
 from workhorse.providers.registry import bundled_embedding_model_path
@@ -97,6 +98,7 @@ def test_kill_9_during_ingestion_then_restart_completes_each_chunk_once(
             first.process.wait()
         with run_workhorse(tmp_path, None, data_dir=data_dir, **LEASE) as second:
             wait_completed(second, store_id, file_id)
+            assert taken_over(second.base_url + "/metrics") == 1
     else:
         make: Callable[[], str] = request.getfixturevalue("new_database")
         url = make()
@@ -106,8 +108,10 @@ def test_kill_9_during_ingestion_then_restart_completes_each_chunk_once(
                 store_id, file_id = start_ingesting(server, content, url)
                 worker.kill()
                 worker.wait()
-            with run_worker(server, WORKHORSE_INGEST_WORKERS="1"):
+            port = free_port()
+            with run_worker(server, WORKHORSE_INGEST_WORKERS="1", WORKHORSE_METRICS_PORT=str(port)):
                 wait_completed(server, store_id, file_id)
+                assert taken_over(f"http://127.0.0.1:{port}/metrics") == 1
     rows, distinct = stored_chunks(url, store_id, file_id)
     assert rows == distinct == expected_chunks(tmp_path, content)
 
@@ -134,6 +138,16 @@ def test_a_job_interrupted_on_every_run_ends_failed_instead_of_looping(tmp_path:
         "ingestion was interrupted once (the process running it stopped each time);"
         " it is not tried again"
     )
+
+
+def taken_over(metrics_url: str) -> float:
+    """How many ingestion jobs the process behind ``metrics_url`` took over."""
+    for family in text_string_to_metric_families(httpx.get(metrics_url).text):
+        for sample in family.samples:
+            wanted = sample.name == "workhorse_jobs_taken_over_total"
+            if wanted and sample.labels == {"type": "ingestion"}:
+                return sample.value
+    return 0.0
 
 
 def start_ingesting(server: Server, content: bytes, database_url: str) -> tuple[str, str]:

@@ -190,3 +190,10 @@ def test_huey_runs_a_job_again_after_retry_later_with_backoff(tmp_path: Path) ->
         assert calls[1] - calls[0] >= 0.9  # retry_delay 1 s, doubling after
 
     asyncio.run(scenario())
+
+
+def test_pages_are_counted_once_from_chunk_locations() -> None:
+    from workhorse.knowledge.ingest import pages_of
+
+    locations = ["page 1", "pages 1-3", "page 5", "slide 2", None, "$.data[0]", "lines 1-40"]
+    assert pages_of(locations) == 5  # pages 1, 2, 3, 5 and slide 2

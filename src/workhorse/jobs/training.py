@@ -133,7 +133,9 @@ class TrainingWorkers:
         claimed = await self._store.claim(job_id, self._lease)
         if claimed is None:
             return
-        job, token = claimed
+        job, token, taken_over = claimed
+        if taken_over:
+            self._metrics.jobs_taken_over.labels("training").inc()
         span = self._tracing.job_span(
             "fine-tune", job.traceparent, **{"workhorse.fine_tuning_job_id": job.id}
         )

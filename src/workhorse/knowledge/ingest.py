@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,6 +54,21 @@ log = logging.getLogger("workhorse.ingest")
 
 class JobLost(Exception):
     """This worker no longer holds the job: cancelled, removed, or taken over."""
+
+
+_PAGES = re.compile(r"^(page|slide)s? (\d+)(?:-(\d+))?$")
+
+
+def pages_of(locations: Iterable[str | None]) -> int:
+    """Pages (or slides) with text among chunk locations (``page 3``, ``pages 3-4``)."""
+    seen: set[tuple[str, int]] = set()
+    for location in locations:
+        found = _PAGES.match(location or "")
+        if found is not None:
+            first = int(found.group(2))
+            last = int(found.group(3) or first)
+            seen.update((found.group(1), n) for n in range(first, last + 1))
+    return len(seen)
 
 
 @dataclass
@@ -152,7 +169,10 @@ class Ingestor:
         claimed = await self._stores.claim_file(vector_store_id, file_id, self._lease)
         if claimed is None:
             return  # done, cancelled, removed, or held by another worker
-        claim = Claim(*claimed)
+        record, token, taken_over = claimed
+        claim = Claim(record, token)
+        if taken_over:
+            self._metrics.jobs_taken_over.labels("ingestion").inc()
         if claim.job.attempts > self._settings.ingest_max_attempts:
             await self._interrupted_too_often(claim)
             return
@@ -306,4 +326,5 @@ class Ingestor:
         await self._still_held(claim)
         await self._index.replace_file(job.vector_store_id, job.file_id, indexed)
         self._metrics.ingested_chunks.labels("embedded").inc(len(indexed))
+        self._metrics.ingested_pages.inc(pages_of(c.location for c in indexed))
         return len(indexed)

@@ -10,8 +10,7 @@ never an id, a key or a prompt. ``docs/observability.md`` lists every metric.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -21,11 +20,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector
+
+from workhorse.obs.live import LiveCollector, LiveSources
 
 # The bucket boundaries of the OpenTelemetry GenAI semantic conventions.
 TTFT_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5)
@@ -58,64 +57,6 @@ IDEMPOTENCY_OUTCOMES = (
 )
 FINISH_REASONS = ("stop", "length", "cancelled", "error", "interrupted")
 JOB_TYPES = ("ingestion", "training", "background_response")
-
-
-@dataclass
-class LiveSources:
-    """Values read when scraped, from the objects that hold them."""
-
-    model_slots: Callable[[], Iterable[tuple[str, int, int]]] = lambda: ()
-    """(model, running, waiting) per model instance."""
-    db_pool: Callable[[], tuple[int, int]] = lambda: (0, 0)
-    """Connections checked out, and idle in the pool."""
-    db_writes: Callable[[], tuple[int, int, float]] = lambda: (0, 0, 0.0)
-    """Writes waiting for the SQLite writer, writes done, seconds they waited in all."""
-    extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
-
-
-class _LiveCollector(Collector):
-    def __init__(self, sources: LiveSources) -> None:
-        self.sources = sources
-
-    def collect(self) -> Iterable[Metric]:
-        slots_running = GaugeMetricFamily(
-            "workhorse_model_requests_running",
-            "Generations or embedding calls running on a model instance.",
-            labels=["model"],
-        )
-        slots_waiting = GaugeMetricFamily(
-            "workhorse_model_requests_waiting",
-            "Calls waiting for a busy model instance.",
-            labels=["model"],
-        )
-        for model, running, waiting in self.sources.model_slots():
-            slots_running.add_metric([model], running)
-            slots_waiting.add_metric([model], waiting)
-        yield slots_running
-        yield slots_waiting
-        in_use, idle = self.sources.db_pool()
-        pool = GaugeMetricFamily(
-            "workhorse_db_pool_connections",
-            "Database connections of this process's pool, by state (in_use, idle).",
-            labels=["state"],
-        )
-        pool.add_metric(["in_use"], in_use)
-        pool.add_metric(["idle"], idle)
-        yield pool
-        waiting, count, waited = self.sources.db_writes()
-        yield GaugeMetricFamily(
-            "workhorse_db_writer_queue_length",
-            "Write transactions waiting for this process's SQLite writer thread.",
-            value=waiting,
-        )
-        yield SummaryMetricFamily(
-            "workhorse_db_write_wait_seconds",
-            "Time write transactions waited for a connection or the SQLite writer.",
-            count_value=count,
-            sum_value=waited,
-        )
-        for source in self.sources.extra:
-            yield from source()
 
 
 class JobAttempt:
@@ -169,7 +110,7 @@ class Metrics:
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
         self.live = LiveSources()
-        registry.register(_LiveCollector(self.live))
+        registry.register(LiveCollector(self.live))
         build = Gauge(
             "workhorse_build_info",
             "The running build: version, database dialect, queue backend (always 1).",
@@ -364,6 +305,10 @@ class Metrics:
             "Chunks indexed, by how their vectors came: embedded, or copied from a store "
             "that already holds the same content.",
             ["source"],
+        )
+        self.ingested_pages = counter(
+            "workhorse_ingested_pages",
+            "Pages (or slides) with text of the documents ingested (paged formats only).",
         )
         self.ingested_bytes = counter(
             "workhorse_ingested_bytes", "Bytes of the documents ingested."

@@ -261,13 +261,15 @@ class FineTuningStore:
 
     # -- jobs, as workers hold them -------------------------------------------------------
 
-    async def claim(self, job_id: str, lease: timedelta) -> tuple[JobRecord, str] | None:
+    async def claim(self, job_id: str, lease: timedelta) -> tuple[JobRecord, str, bool] | None:
         """Give the job to the caller until ``lease`` from now, with the token that proves
-        it; None when it is not waiting to run, or another worker holds it."""
+        it, and whether it was taken over from a holder whose lease ran out; None when it
+        is not waiting to run, or another worker holds it."""
         now = _now()
         token = secrets.token_hex(16)
 
-        def work(conn: Connection) -> Row[Any] | None:
+        def work(conn: Connection) -> tuple[Row[Any] | None, bool]:
+            expired = conn.execute(select(_J.c.lease_expires_at).where(_J.c.id == job_id)).scalar()
             return conn.execute(
                 update(_J)
                 .where(
@@ -277,10 +279,10 @@ class FineTuningStore:
                 )
                 .values(lease_expires_at=now + lease, claim_token=token, attempts=_J.c.attempts + 1)
                 .returning(*_J.c)
-            ).first()
+            ).first(), expired is not None
 
-        row = await self._db.write(work)
-        return (_job(row), token) if row is not None else None
+        row, taken_over = await self._db.write(work)
+        return (_job(row), token, taken_over) if row is not None else None
 
     async def heartbeat(self, job_id: str, token: str, lease: timedelta) -> str | None:
         """Extend the holder's lease; the job's status, or None when the caller no longer

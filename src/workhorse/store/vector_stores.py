@@ -532,13 +532,19 @@ class VectorStoreStore:
 
     async def claim_file(
         self, store_id: str, file_id: str, lease: timedelta
-    ) -> tuple[StoreFileRecord, str] | None:
+    ) -> tuple[StoreFileRecord, str, bool] | None:
         """Give the file's job to the caller until ``lease`` from now, with the token that
-        proves it; None when it ended, or another worker holds it."""
+        proves it, and whether it was taken over from a holder whose lease ran out; None
+        when it ended, or another worker holds it."""
         now = _now()
         token = secrets.token_hex(16)
 
-        def work(conn: Connection) -> Row[Any] | None:
+        def work(conn: Connection) -> tuple[Row[Any] | None, bool]:
+            expired = conn.execute(
+                select(_F.c.lease_expires_at).where(
+                    _F.c.vector_store_id == store_id, _F.c.file_id == file_id
+                )
+            ).scalar()
             return conn.execute(
                 update(_F)
                 .where(
@@ -549,10 +555,10 @@ class VectorStoreStore:
                 )
                 .values(lease_expires_at=now + lease, claim_token=token, attempts=_F.c.attempts + 1)
                 .returning(*_F.c)
-            ).first()
+            ).first(), expired is not None
 
-        row = await self._db.write(work)
-        return (_file(row), token) if row is not None else None
+        row, taken_over = await self._db.write(work)
+        return (_file(row), token, taken_over) if row is not None else None
 
     def _held(self, store_id: str, file_id: str, token: str) -> Any:
         return and_(
