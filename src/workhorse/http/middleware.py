@@ -36,6 +36,10 @@ from workhorse.obs.tracing import Tracing, trace_id_hex
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+UNRECORDED = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probes and scrapes: counted and logged, but not kept by the request inspector (they
+would push the requests that matter out of its bound)."""
+
 access_log = logging.getLogger("workhorse.access")
 error_log = logging.getLogger("workhorse.error")
 
@@ -184,7 +188,7 @@ class RequestContextMiddleware:
         retries = _retry_count(scope)
         self._count(scope, seen, timing, route, retries)
         error_code = error_summary(state, str(scope.get("path", "")), seen).code
-        if self.inspector.enabled:
+        if self.inspector.enabled and route not in UNRECORDED:
             capture = self.inspector.capture_bytes if self.inspector.captures(route) else None
             try:
                 entry = entry_of(scope, seen, timing, route=route, retries=retries, capture=capture)

@@ -39,8 +39,12 @@ def request_query(  # the listing's filters, each optional
     model: Annotated[str | None, Query(max_length=400)] = None,
     error_code: Annotated[str | None, Query(max_length=64)] = None,
     idempotency: Annotated[IdempotencyOutcome | None, Query()] = None,
-    since: Annotated[int | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
-    until: Annotated[int | None, Query(ge=0, description="Unix seconds, exclusive")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=2**40, description="Unix seconds, inclusive")
+    ] = None,
+    until: Annotated[
+        int | None, Query(ge=0, le=2**40, description="Unix seconds, exclusive")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     page: Annotated[str | None, Query(description="next_page of the previous page")] = None,
 ) -> RequestQuery:
