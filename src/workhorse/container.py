@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workhorse.api.responses.runner import ResponseRunner
 from workhorse.config import Settings
 from workhorse.governance.meter import Governor, MeterFactory
 from workhorse.jobs.queue import Jobs
@@ -14,6 +13,7 @@ from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
 from workhorse.obs.tracing import Tracing
 from workhorse.providers.registry import ModelRegistry
+from workhorse.responses.runner import ResponseRunner
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
 from workhorse.store.conversations import ConversationStore

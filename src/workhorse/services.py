@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from workhorse import __version__
-from workhorse.api.responses.runner import ResponseRunner
 from workhorse.config import Settings
 from workhorse.container import Container
 from workhorse.errors import NotFound
@@ -22,6 +21,7 @@ from workhorse.obs.metrics import Metrics
 from workhorse.obs.models import ModelWatch
 from workhorse.obs.tracing import Tracing
 from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, FineTuned, ModelRegistry
+from workhorse.responses.runner import ResponseRunner
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
 from workhorse.store.conversations import ConversationStore

@@ -18,9 +18,6 @@ from functools import partial
 from typing import Any
 
 from workhorse.api.conversations.items import StoredItem, item_text, normalise
-from workhorse.api.responses.events import TERMINAL, ResponseBuilder
-from workhorse.api.responses.prompt import fit, messages_for, params_to_json
-from workhorse.api.responses.runner import Job, reservation_of
 from workhorse.api.responses.schemas import (
     FunctionChoice,
     InputItemList,
@@ -33,6 +30,9 @@ from workhorse.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from workhorse.governance.meter import Meter
 from workhorse.obs.generation import watched
 from workhorse.providers.base import GenerationParams, ToolSpec
+from workhorse.responses.events import TERMINAL, ResponseBuilder
+from workhorse.responses.prompt import fit, messages_for, params_to_json
+from workhorse.responses.runner import Job, reservation_of
 from workhorse.store.responses import Json, StoredResponse
 
 CANCEL_WAIT_S = 10.0

@@ -25,9 +25,6 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from workhorse.api.responses.events import TERMINAL, ResponseBuilder, usage
-from workhorse.api.responses.log import EventLog
-from workhorse.api.responses.prompt import params_from_json
 from workhorse.errors import BudgetExceeded, RateLimited, ServiceUnavailable, WorkhorseError
 from workhorse.governance.meter import Meter, MeterFactory
 from workhorse.obs.generation import watched
@@ -35,6 +32,9 @@ from workhorse.obs.metrics import Metrics
 from workhorse.obs.tracing import Tracing
 from workhorse.providers.base import Finish, Generation, GenerationParams, TextDelta, ToolCallDone
 from workhorse.providers.registry import ModelRegistry
+from workhorse.responses.events import TERMINAL, ResponseBuilder, usage
+from workhorse.responses.log import EventLog
+from workhorse.responses.prompt import params_from_json
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.responses import Completion, Json, ResponseStore, StoredResponse
 
