@@ -61,6 +61,7 @@ PROJECTS = "/v1/admin/projects"
 PROJECT = PROJECTS + "/{project_id}"
 KEYS = "/v1/admin/keys"
 KEY = KEYS + "/{key_id}"
+REQUESTS = "/v1/admin/requests"
 
 _FILE_READS = {"RetrieveFile": ("get", FILE), "DownloadFile": ("get", FILE + "/content")}
 
@@ -196,6 +197,9 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
         DeleteFineTunedModel=("delete", MODEL),
     ),
     ("get", MODELS): _each({"model_id": FIRST_ID}, RetrieveModel=("get", MODEL)),
+    ("get", REQUESTS): _each(
+        {"request_id": FIRST_ID}, RetrieveRequest=("get", REQUESTS + "/{request_id}")
+    ),
     ("post", PROJECTS): (
         *_each(
             {"project_id": NEW_ID},

@@ -46,7 +46,10 @@ def request_query(  # the listing's filters, each optional
         int | None, Query(ge=0, le=2**40, description="Unix seconds, exclusive")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    page: Annotated[str | None, Query(description="next_page of the previous page")] = None,
+    page: Annotated[
+        str | None,
+        Query(pattern=r"^rq_[0-9]{1,18}$", description="next_page of the previous page"),
+    ] = None,
 ) -> RequestQuery:
     filters = Filters(
         status=status,
