@@ -4,7 +4,7 @@ one short text) on three servers side by side, in one run:
 - ``bare``: the request inspector off (``WORKHORSE_INSPECTOR_MAX_RECORDS=0``), tracing off;
 - ``inspector``: the defaults (every request recorded), tracing off;
 - ``tracing``: the inspector on and tracing on, exporting over OTLP/HTTP to a receiver in
-  this process (tests/obs/otlp.py), which decodes every span.
+  a process of its own (tests/obs/otlp.py), which decodes every span.
 
 Each client sends its requests to the three servers in turn (client i starting at server
 i), so that all three see the same moment's load; the run repeats in ``--rounds`` rounds
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -32,10 +33,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.obs.otlp import run_receiver
 from tests.servers import Server, run_workhorse
 
 from workhorse.obs.tracing import Tracing
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BODY = {"model": "all-minilm-l6-v2", "input": "How do I reset my password?"}
 NAMES = ("bare", "inspector", "tracing")
@@ -100,14 +102,25 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        receiver = stack.enter_context(run_receiver())
+        # Its own process: decoding spans here would take the GIL from the load's clients.
+        receiver_process = subprocess.Popen(
+            [sys.executable, "-m", "tests.obs.otlp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        stack.callback(receiver_process.wait, 10)
+        stack.callback(receiver_process.kill)
+        assert receiver_process.stdout is not None
+        receiver_url = receiver_process.stdout.readline().strip()
         quiet = {"WORKHORSE_ACCESS_LOG": "false", "WORKHORSE_CHAT_N_THREADS": "1"}
         settings = {
             "bare": {**quiet, "WORKHORSE_INSPECTOR_MAX_RECORDS": "0"},
             "inspector": quiet,
             "tracing": {
                 **quiet,
-                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver_url,
                 "OTEL_BSP_SCHEDULE_DELAY": "500",
             },
         }
@@ -128,7 +141,7 @@ def main() -> None:
                 )
             for name in ratios:
                 ratios[name].append(p50[name] / p50["bare"])
-        spans = len(receiver.all())
+        spans = int(httpx.get(receiver_url + "/count").text)
         print(f"spans received from the tracing server: {spans}")
         for name, values in ratios.items():
             shown = ", ".join(f"{r:.3f}" for r in values)

@@ -95,6 +95,13 @@ def run_receiver() -> Iterator[Receiver]:
             self.end_headers()
             self.wfile.write(answer)
 
+        def do_GET(self) -> None:
+            answer = str(len(holder[0].all())).encode()  # how many spans came
+            self.send_response(200)
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -107,3 +114,13 @@ def run_receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+if __name__ == "__main__":  # a receiver in a process of its own (bench/observability_overhead.py)
+    import sys
+    import time
+
+    with run_receiver() as receiver:
+        print(receiver.url, flush=True)
+        while sys.stdin.read(1):
+            time.sleep(0.1)

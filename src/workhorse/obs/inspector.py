@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy.exc import SQLAlchemyError
 
 from workhorse.config import Settings
@@ -101,6 +102,11 @@ class Inspector:
             log.warning("could not prune request records", exc_info=exc)
 
     async def _write_forever(self) -> None:
+        # The records' own writes are no request's work: they would each start a trace.
+        with suppress_instrumentation():
+            await self._write_batches()
+
+    async def _write_batches(self) -> None:
         next_prune = 0.0
         while True:
             first = await self._queue.get()
