@@ -180,8 +180,23 @@ def run_sequence(server: Server) -> dict[str, Any]:
     seen["messages_usage"] = (message.usage.input_tokens, message.usage.output_tokens)
     with openai.OpenAI(base_url=server.v1, api_key=server.api_key, max_retries=0) as client:
         response = client.responses.create(model=MODEL, input="hi", max_output_tokens=8)
+        background = client.responses.create(
+            model=MODEL, input="hello", max_output_tokens=8, background=True
+        )
+
+        def ended() -> bool:
+            status = client.responses.retrieve(background.id).status
+            return status in ("completed", "incomplete", "failed", "cancelled")
+
+        wait_for(ended, timeout=120, what="the background response to end")
+        done = client.responses.retrieve(background.id)
+        assert done.status in ("completed", "incomplete")
         assert response.usage is not None
-        seen["responses_usage"] = (response.usage.input_tokens, response.usage.output_tokens)
+        assert done.usage is not None
+        seen["responses_usage"] = (
+            response.usage.input_tokens + done.usage.input_tokens,
+            response.usage.output_tokens + done.usage.output_tokens,
+        )
 
         limited = server.create_key("--name", f"rpm-{uuid.uuid4().hex[:6]}", "--rpm", "1")
         first = httpx.get(server.v1 + "/models", headers={"Authorization": f"Bearer {limited}"})
@@ -279,9 +294,9 @@ def test_generations_are_counted_by_api_and_finish_reason(
     )
     assert finished == 3  # the first chat, the held stream, the one after the cut
     assert value(samples, ended, **chat, finish_reason="cancelled") == 1
-    assert value(samples, "workhorse_generations_total", model=MODEL) == 6
-    for api in ("messages", "responses"):
-        assert total(samples, ended, model=MODEL, api=api) == 1
+    assert value(samples, "workhorse_generations_total", model=MODEL) == 7
+    for api, count in (("messages", 1), ("responses", 2)):
+        assert total(samples, ended, model=MODEL, api=api) == count
         tokens = "workhorse_generation_tokens_total"
         used = (
             value(samples, tokens, model=MODEL, api=api, type="input"),
@@ -293,7 +308,11 @@ def test_generations_are_counted_by_api_and_finish_reason(
     duration = "workhorse_generation_duration_seconds_count"
     assert value(samples, duration, model=MODEL, api="chat") == 4
     assert value(samples, "workhorse_model_requests_running", model=MODEL) == 0
-    assert value(samples, "workhorse_model_queue_wait_seconds_count", model=MODEL) >= 6
+    assert value(samples, "workhorse_model_queue_wait_seconds_count", model=MODEL) >= 7
+    background = {"type": "background_response"}
+    assert value(samples, "workhorse_jobs_started_total", **background) == 1
+    assert value(samples, "workhorse_jobs_succeeded_total", **background) == 1
+    assert value(samples, "workhorse_jobs_running", **background) == 0
     scaled = deployment.mode != "sqlite"
     build = {
         "version": __version__,
@@ -318,8 +337,9 @@ def test_jobs_are_counted_by_the_process_that_ran_them(
     assert value(ran, "workhorse_blob_bytes") > 0
     if deployment.mode != "sqlite":  # the server ran none of them: never counted twice
         served = scrape(deployment.server.base_url + "/metrics")
-        assert total(served, failed) == 0
-        assert total(served, "workhorse_jobs_started_total") == 0
+        for kind in ("ingestion", "training"):
+            assert total(served, failed, type=kind) == 0
+            assert total(served, "workhorse_jobs_started_total", type=kind) == 0
 
 
 def test_the_exposition_passes_promtool_and_every_metric_is_documented(

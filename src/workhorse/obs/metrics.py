@@ -85,7 +85,7 @@ class JobAttempt:
         """The job ended ``completed``, ``failed`` (with ``reason``), or ``cancelled``;
         or ``retried``: this attempt ends, the job will run again."""
         metrics, kind = self._metrics, self.kind
-        if status in ("completed", "succeeded"):
+        if status in ("completed", "succeeded", "incomplete"):  # incomplete: its token cap
             self.outcome = "succeeded"
             metrics.jobs_succeeded.labels(kind).inc()
         elif status == "failed":

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from workhorse.errors import BudgetExceeded, RateLimited, ServiceUnavailable, WorkhorseError
 from workhorse.governance.meter import Meter, MeterFactory
 from workhorse.obs.generation import watched
-from workhorse.obs.metrics import Metrics
+from workhorse.obs.metrics import JobAttempt, Metrics
 from workhorse.obs.tracing import Tracing
 from workhorse.providers.base import Finish, Generation, GenerationParams, TextDelta, ToolCallDone
 from workhorse.providers.registry import ModelRegistry
@@ -175,6 +175,13 @@ class ResponseRunner:
             return generation
 
     async def _run(self, live: LiveRun) -> None:
+        if not live.job.background:
+            await self._run_attempt(live, None)
+            return
+        with self._metrics.job("background_response") as attempt:
+            await self._run_attempt(live, attempt)
+
+    async def _run_attempt(self, live: LiveRun, attempt: JobAttempt | None) -> None:
         job, builder = live.job, live.job.builder
         finish: Finish | None = None
         error: WorkhorseError | None = None
@@ -223,6 +230,9 @@ class ResponseRunner:
                 completion = self._completion(live, finish, error)
                 live.log.add(builder.take())
                 await live.log.finish(completion)
+                if attempt is not None:
+                    reason = error.code if error is not None else None
+                    attempt.ended(completion.status, reason)
         except (SQLAlchemyError, OSError, WorkhorseError) as exc:
             # The end could not be stored: the lease runs out and a sweeper settles it.
             log.warning("could not store the end of a response", exc_info=exc)
