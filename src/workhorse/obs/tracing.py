@@ -36,18 +36,26 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def _exporter(environ: Mapping[str, str]) -> SpanExporter:
+    """The OTLP exporter the settings ask for, aimed at their endpoint (headers, timeouts
+    and certificates the SDK reads from the environment itself)."""
     protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
         "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
     )
+    traces = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter()
+        endpoint = traces or base
+        insecure = environ.get("OTEL_EXPORTER_OTLP_INSECURE", "").lower() == "true"
+        return OTLPSpanExporter(
+            endpoint=endpoint, insecure=insecure or endpoint.startswith("http:")
+        )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpExporter,
     )
 
-    return HttpExporter()
+    return HttpExporter(endpoint=traces or base.rstrip("/") + "/v1/traces")
 
 
 class Tracing:
