@@ -16,6 +16,7 @@ from workhorse.providers.registry import ModelRegistry
 from workhorse.responses.runner import ResponseRunner
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
+from workhorse.store.chat_completions import ChatCompletionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import Database
 from workhorse.store.files import FileStore
@@ -43,6 +44,8 @@ class Container:
     files: FileStore
     uploads: UploadStore
     conversations: ConversationStore
+    chat_completions: ChatCompletionStore
+    """Chat completions created with ``store: true``."""
     blobs: BlobStore
     models: ModelRegistry
     metrics: Metrics

@@ -24,6 +24,7 @@ from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, FineTuned
 from workhorse.responses.runner import ResponseRunner
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
+from workhorse.store.chat_completions import ChatCompletionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import open_database
 from workhorse.store.files import FileStore
@@ -98,6 +99,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
             complete_lease=timedelta(seconds=settings.uploads_complete_lease_s),
         ),
         conversations=ConversationStore(db),
+        chat_completions=ChatCompletionStore(db),
         blobs=BlobStore(settings.data_dir / "blobs"),
         models=models,
         metrics=metrics,

@@ -6,8 +6,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-MetadataMap = Annotated[dict[str, Annotated[str, Field(max_length=512)]], Field(max_length=16)]
-"""OpenAI's ``metadata``: at most 16 pairs, values of at most 512 characters."""
+MetadataMap = Annotated[
+    dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
+    Field(max_length=16),
+]
+"""OpenAI's ``metadata``: at most 16 pairs, keys of at most 64 characters, values of at
+most 512."""
 
 
 def _blank_is_none(value: object) -> object:

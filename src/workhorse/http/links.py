@@ -62,6 +62,14 @@ PROJECT = PROJECTS + "/{project_id}"
 KEYS = "/v1/admin/keys"
 KEY = KEYS + "/{key_id}"
 REQUESTS = "/v1/admin/requests"
+CHATS = "/v1/chat/completions"
+CHAT = CHATS + "/{completion_id}"
+_CHAT_READS = {
+    "RetrieveChatCompletion": ("get", CHAT),
+    "UpdateChatCompletion": ("post", CHAT),
+    "ListChatCompletionMessages": ("get", CHAT + "/messages"),
+    "DeleteChatCompletion": ("delete", CHAT),
+}
 
 _FILE_READS = {"RetrieveFile": ("get", FILE), "DownloadFile": ("get", FILE + "/content")}
 
@@ -197,6 +205,8 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
         DeleteFineTunedModel=("delete", MODEL),
     ),
     ("get", MODELS): _each({"model_id": FIRST_ID}, RetrieveModel=("get", MODEL)),
+    ("post", CHATS): _each({"completion_id": NEW_ID}, **_CHAT_READS),
+    ("get", CHATS): _each({"completion_id": FIRST_ID}, **_CHAT_READS),
     ("get", REQUESTS): _each(
         {"request_id": FIRST_ID}, RetrieveRequest=("get", REQUESTS + "/{request_id}")
     ),

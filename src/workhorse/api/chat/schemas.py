@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workhorse.api.shared import MetadataMap, when
+from workhorse.api.shared import Cursor, MetadataMap, when
 from workhorse.api.vector_stores.schemas import FileSearch
 
 
@@ -190,3 +190,65 @@ class ChatCompletionChunk(BaseModel):
     choices: list[dict[str, Any]]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+
+
+class StoredChatCompletionObject(ChatCompletion):
+    """A completion created with ``store: true``, as listed and retrieved."""
+
+    metadata: dict[str, str] = {}
+
+
+class StoredChatCompletionList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[StoredChatCompletionObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class ChatCompletionDeleted(BaseModel):
+    object: Literal["chat.completion.deleted"] = "chat.completion.deleted"
+    id: str
+    deleted: bool = True
+
+
+class ChatCompletionUpdateRequest(BaseModel):
+    """``POST /v1/chat/completions/{id}``: the completion's new metadata (null clears it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    metadata: MetadataMap | None
+
+
+class StoredListQuery(BaseModel):
+    """Query parameters of ``GET /v1/chat/completions`` (``metadata[k]=v`` apart)."""
+
+    model: str | None = Field(default=None, max_length=256)
+    after: Cursor = None
+    limit: int = Field(default=20, ge=1, le=100)
+    order: Literal["asc", "desc"] = "asc"
+
+
+class StoredMessage(BaseModel):
+    """One message of a stored completion's request."""
+
+    id: str
+    role: str
+    content: str | None
+    name: str | None = None
+    content_parts: None = None
+
+
+class StoredMessageList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[StoredMessage]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class MessageListQuery(BaseModel):
+    """Query parameters of ``GET /v1/chat/completions/{id}/messages``."""
+
+    after: Cursor = None
+    limit: int = Field(default=20, ge=1, le=100)
+    order: Literal["asc", "desc"] = "asc"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +16,7 @@ from workhorse.api.chat.schemas import (
     ChatMessageOut,
     Usage,
 )
+from workhorse.api.chat.stored import keep
 from workhorse.api.vector_stores.grounding import ground
 from workhorse.container import Container
 from workhorse.errors import UnsupportedParameter, WorkhorseError
@@ -108,14 +109,29 @@ async def complete(
             finish = event
     if finish is None:
         raise WorkhorseError(f"model {request.model!r} ended without finishing")
+    completion = _whole(request, "".join(parts), finish, results)
+    if request.store:
+        store = container.chat_completions
+        await keep(store, meter.project_id, meter.api_key_id, request, completion)
+    return completion
+
+
+def _whole(
+    request: ChatCompletionRequest,
+    text: str,
+    finish: Finish,
+    results: list[dict[str, Any]] | None,
+    completion_id: str | None = None,
+) -> ChatCompletion:
+    """The whole answer of a finished generation."""
     return ChatCompletion(
-        id=_completion_id(),
+        id=completion_id or _completion_id(),
         created=int(time.time()),
         model=request.model,
         choices=[
             ChatChoice(
                 index=0,
-                message=ChatMessageOut(content="".join(parts)),
+                message=ChatMessageOut(content=text),
                 finish_reason=finish.finish_reason,
             )
         ],
@@ -136,17 +152,30 @@ async def start_stream(
     close when the client leaves."""
     generation, results = await _start(container, meter, request, generation_params(request))
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return _chunks(generation, request.model, include_usage, results), generation
+    completion_id = _completion_id()
+    kept = None
+    if request.store:
+
+        async def kept(text: str, finish: Finish) -> None:
+            completion = _whole(request, text, finish, None, completion_id)
+            await keep(
+                container.chat_completions, meter.project_id, meter.api_key_id, request, completion
+            )
+
+    chunks = _chunks(generation, request.model, include_usage, results, completion_id, kept)
+    return chunks, generation
 
 
 async def _chunks(
     generation: Generation,
     model: str,
     include_usage: bool,
-    results: list[dict[str, Any]] | None = None,
+    results: list[dict[str, Any]] | None,
+    completion_id: str,
+    kept: Callable[[str, Finish], Awaitable[None]] | None,
 ) -> AsyncIterator[str]:
     base: dict[str, Any] = {
-        "id": _completion_id(),
+        "id": completion_id,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
@@ -164,12 +193,16 @@ async def _chunks(
 
     try:
         yield chunk({"role": "assistant", "content": "", "refusal": None}, head=first)
+        parts: list[str] = []
         async for event in generation:
             if isinstance(event, TextDelta):
+                parts.append(event.text)
                 yield chunk({"content": event.text})
                 continue
             if not isinstance(event, Finish):
                 continue  # tools are refused before a chat completion starts
+            if kept is not None:  # stored before its last chunks: a reader finds it
+                await kept("".join(parts), event)
             yield chunk({}, event.finish_reason)
             if include_usage:
                 usage = {

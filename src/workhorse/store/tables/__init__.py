@@ -17,11 +17,13 @@ from workhorse.store.tables.access import (
 )
 from workhorse.store.tables.base import NAMING, Base, UTCDateTime
 from workhorse.store.tables.content import (
+    ChatCompletionMetadata,
     Conversation,
     ConversationItem,
     File,
     ResponseEvent,
     ResponseRecord,
+    StoredChatCompletion,
     Upload,
     UploadPart,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "BudgetUse",
+    "ChatCompletionMetadata",
     "Conversation",
     "ConversationItem",
     "File",
@@ -61,6 +64,7 @@ __all__ = [
     "RequestRecord",
     "ResponseEvent",
     "ResponseRecord",
+    "StoredChatCompletion",
     "TokenReservation",
     "UTCDateTime",
     "Upload",

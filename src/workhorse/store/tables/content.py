@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -130,3 +131,38 @@ class UploadPart(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StoredChatCompletion(Base):
+    """A chat completion created with ``store: true``: its request's messages and the
+    answer as the client got it."""
+
+    __tablename__ = "chat_completions"
+    __table_args__ = (Index("ix_chat_completions_owner_seq", "owner", "seq"),)
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    """Order of creation: listings and their cursors."""
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    owner: Mapped[str] = mapped_column(String(40))
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    """Unix seconds, as the completion's ``created``."""
+    metadata_json: Mapped[str] = mapped_column(Text)
+    messages_json: Mapped[str] = mapped_column(Text)
+    """The request's messages, in order."""
+    completion_json: Mapped[str] = mapped_column(Text)
+
+
+class ChatCompletionMetadata(Base):
+    """One ``metadata`` pair of a stored chat completion (listings filter on them)."""
+
+    __tablename__ = "chat_completion_metadata"
+
+    completion_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("chat_completions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(512), index=True)
