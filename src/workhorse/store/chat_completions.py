@@ -10,7 +10,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Table, delete, exists, insert, select, update
 
-from workhorse.errors import InvalidRequest, NotFound
+from workhorse.errors import NotFound
 from workhorse.store.db import Database
 from workhorse.store.tables import ChatCompletionMetadata, StoredChatCompletion
 
@@ -98,8 +98,9 @@ class ChatCompletionStore:
         limit: int,
         order: Order,
     ) -> tuple[list[StoredCompletion], bool]:
-        """A page of the project's completions by creation (``asc``) or its reverse, and
-        whether more follow; ``model`` and every ``metadata`` pair must match."""
+        """A page of the project's completions by creation (``asc``) or its reverse, after
+        the completion ``after``, and whether more follow; ``model`` and every ``metadata``
+        pair must match."""
         query = select(_C).where(_C.c.owner == owner)
         if model is not None:
             query = query.where(_C.c.model == model)
@@ -114,11 +115,9 @@ class ChatCompletionStore:
                         select(_C.c.seq).where(_C.c.id == after, _C.c.owner == owner)
                     )
                 ).scalar_one_or_none()
-                if cursor is None:
-                    raise InvalidRequest(
-                        f"No chat completion found with id '{after}'.", param="after"
-                    )
-                query = query.where(_C.c.seq > cursor if order == "asc" else _C.c.seq < cursor)
+                # An unknown cursor lists from the start, as the other lists do.
+                if cursor is not None:
+                    query = query.where(_C.c.seq > cursor if order == "asc" else _C.c.seq < cursor)
             ordering = _C.c.seq.asc() if order == "asc" else _C.c.seq.desc()
             rows = (await conn.execute(query.order_by(ordering).limit(limit + 1))).all()
         return [_stored(r) for r in rows[:limit]], len(rows) > limit

@@ -15,7 +15,6 @@ from workhorse.api.chat.schemas import (
     StoredMessage,
     StoredMessageList,
 )
-from workhorse.errors import InvalidRequest
 from workhorse.store.chat_completions import ChatCompletionStore, StoredCompletion
 
 _METADATA = re.compile(r"^metadata\[(.{1,64})\]$")
@@ -88,13 +87,8 @@ async def messages(
     ]
     if query.order == "desc":
         listed.reverse()
-    if query.after is not None:
-        ids = [m.id for m in listed]
-        if query.after not in ids:
-            raise InvalidRequest(
-                f"No message found with id '{query.after}' in chat completion '{completion_id}'.",
-                param="after",
-            )
+    ids = [m.id for m in listed]
+    if query.after in ids:  # an unknown cursor lists from the start, as the other lists do
         listed = listed[ids.index(query.after) + 1 :]
     page = listed[: query.limit]
     return StoredMessageList(
