@@ -25,6 +25,8 @@ from workhorse.api.conversations.router import CREATE_CONVERSATION
 from workhorse.api.conversations.router import router as conversations_router
 from workhorse.api.embeddings.router import CREATE_EMBEDDINGS
 from workhorse.api.embeddings.router import router as embeddings_router
+from workhorse.api.feedback.router import CREATE_FEEDBACK
+from workhorse.api.feedback.router import router as feedback_router
 from workhorse.api.files.router import CREATE_FILE
 from workhorse.api.files.router import router as files_router
 from workhorse.api.fine_tuning.router import CREATE_FINE_TUNING_JOB
@@ -192,6 +194,7 @@ def create_app(settings: Settings) -> FastAPI:
         chat_router,
         conversations_router,
         embeddings_router,
+        feedback_router,
         files_router,
         fine_tuning_router,
         inspector_router,
@@ -220,6 +223,7 @@ def create_app(settings: Settings) -> FastAPI:
                 CREATE_FINE_TUNING_JOB,
                 CREATE_PROJECT,
                 CREATE_API_KEY,
+                CREATE_FEEDBACK,
             ]
         )
     )

@@ -19,6 +19,7 @@ from workhorse.store.blobs import BlobStore
 from workhorse.store.chat_completions import ChatCompletionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import Database
+from workhorse.store.feedback import FeedbackStore
 from workhorse.store.files import FileStore
 from workhorse.store.fine_tuned_models import FineTunedModelStore
 from workhorse.store.fine_tuning import FineTuningStore
@@ -46,6 +47,8 @@ class Container:
     conversations: ConversationStore
     chat_completions: ChatCompletionStore
     """Chat completions created with ``store: true``."""
+    feedback: FeedbackStore
+    """Ratings of answers."""
     blobs: BlobStore
     models: ModelRegistry
     metrics: Metrics

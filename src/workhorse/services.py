@@ -27,6 +27,7 @@ from workhorse.store.blobs import BlobStore
 from workhorse.store.chat_completions import ChatCompletionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import open_database
+from workhorse.store.feedback import FeedbackStore
 from workhorse.store.files import FileStore
 from workhorse.store.fine_tuned_models import FineTunedModelStore
 from workhorse.store.fine_tuning import FineTuningStore
@@ -100,6 +101,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         ),
         conversations=ConversationStore(db),
         chat_completions=ChatCompletionStore(db),
+        feedback=FeedbackStore(db),
         blobs=BlobStore(settings.data_dir / "blobs"),
         models=models,
         metrics=metrics,

@@ -62,6 +62,8 @@ PROJECT = PROJECTS + "/{project_id}"
 KEYS = "/v1/admin/keys"
 KEY = KEYS + "/{key_id}"
 REQUESTS = "/v1/admin/requests"
+FEEDBACK = "/v1/feedback"
+RATING = FEEDBACK + "/{feedback_id}"
 CHATS = "/v1/chat/completions"
 CHAT = CHATS + "/{completion_id}"
 _CHAT_READS = {
@@ -207,6 +209,14 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
     ("get", MODELS): _each({"model_id": FIRST_ID}, RetrieveModel=("get", MODEL)),
     ("post", CHATS): _each({"completion_id": NEW_ID}, **_CHAT_READS),
     ("get", CHATS): _each({"completion_id": FIRST_ID}, **_CHAT_READS),
+    ("post", FEEDBACK): _each(
+        {"feedback_id": NEW_ID}, RetrieveFeedback=("get", RATING), DeleteFeedback=("delete", RATING)
+    ),
+    ("get", FEEDBACK): _each(
+        {"feedback_id": FIRST_ID},
+        RetrieveFeedback=("get", RATING),
+        DeleteFeedback=("delete", RATING),
+    ),
     ("get", REQUESTS): _each(
         {"request_id": FIRST_ID}, RetrieveRequest=("get", REQUESTS + "/{request_id}")
     ),

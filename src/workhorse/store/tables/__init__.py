@@ -34,6 +34,7 @@ from workhorse.store.tables.knowledge import (
     VectorStoreFile,
     VectorStoreFileBatch,
 )
+from workhorse.store.tables.quality import FeedbackRecord, FeedbackTag
 from workhorse.store.tables.training import (
     FineTunedModel,
     FineTuningCheckpoint,
@@ -49,6 +50,8 @@ __all__ = [
     "ChatCompletionMetadata",
     "Conversation",
     "ConversationItem",
+    "FeedbackRecord",
+    "FeedbackTag",
     "File",
     "FineTunedModel",
     "FineTuningCheckpoint",

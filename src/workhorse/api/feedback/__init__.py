@@ -1,0 +1,1 @@
+"""``/v1/feedback``: ratings of answers, and their export."""

@@ -1,0 +1,117 @@
+"""Wire shapes of ``/v1/feedback``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from workhorse.api.shared import Cursor, MetadataMap
+
+SubjectType = Literal["response", "chat_completion", "conversation_item"]
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Subject(BaseModel):
+    """What is rated: a response, a stored chat completion, or a conversation's item
+    (which names its conversation)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: SubjectType
+    id: str = Field(min_length=1, max_length=128)
+    conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _conversation_named(self) -> Subject:
+        if self.type == "conversation_item" and self.conversation_id is None:
+            raise ValueError("a conversation_item subject names its conversation_id")
+        return self
+
+
+class Scale(BaseModel):
+    """The range a numeric rating is on."""
+
+    model_config = ConfigDict(extra="forbid")
+    min: float = 1
+    max: float = 5
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scale:
+        if self.min >= self.max:
+            raise ValueError("scale.min must be below scale.max")
+        return self
+
+
+class FeedbackCreateRequest(BaseModel):
+    """A rating of one answer; rating the same subject again keeps the history and the
+    newest counts."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject: Subject
+    rating: Literal["up", "down"] | float
+    scale: Scale | None = None
+    """For a numeric rating: its range (default 1 to 5)."""
+    comment: str | None = Field(default=None, max_length=4096)
+    tags: list[Tag] = Field(default_factory=list, max_length=16)
+    correction: str | None = Field(default=None, max_length=32768)
+    """The answer it should have been (the reference when it becomes an eval item)."""
+    metadata: MetadataMap | None = None
+
+    @model_validator(mode="after")
+    def _in_scale(self) -> FeedbackCreateRequest:
+        if isinstance(self.rating, float):
+            scale = self.scale or Scale()
+            if not scale.min <= self.rating <= scale.max:
+                raise ValueError(f"rating must be within the scale [{scale.min}, {scale.max}]")
+        return self
+
+
+class FeedbackObject(BaseModel):
+    """One rating."""
+
+    object: Literal["feedback"] = "feedback"
+    id: str
+    created_at: int
+    subject: Subject
+    model: str | None
+    rating: Literal["up", "down"] | float
+    scale: Scale | None
+    comment: str | None
+    tags: list[str]
+    correction: str | None
+    metadata: dict[str, str]
+    latest: bool
+    """Whether this is its subject's newest rating (the one that counts)."""
+
+
+class FeedbackList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[FeedbackObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class FeedbackDeleted(BaseModel):
+    object: Literal["feedback.deleted"] = "feedback.deleted"
+    id: str
+    deleted: bool = True
+
+
+class FeedbackQuery(BaseModel):
+    """Filters of the list and the export."""
+
+    subject_type: SubjectType | None = None
+    subject_id: str | None = Field(default=None, max_length=128)
+    rating: Literal["up", "down", "score"] | None = None
+    model: str | None = Field(default=None, max_length=256)
+    tag: list[Tag] = Field(default_factory=list, max_length=16)
+    since: int | None = Field(default=None, ge=0, le=2**40, description="Unix seconds")
+    until: int | None = Field(default=None, ge=0, le=2**40, description="Unix seconds")
+    history: bool = False
+    """Every rating, not only each subject's newest."""
+
+
+class FeedbackListQuery(FeedbackQuery):
+    after: Cursor = None
+    limit: int = Field(default=20, ge=1, le=100)

@@ -1,0 +1,184 @@
+"""Feedback: subjects checked and read, ratings stored, listed and exported (no HTTP)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from workhorse.api.conversations.items import item_text, to_chat_messages
+from workhorse.api.feedback.schemas import (
+    FeedbackCreateRequest,
+    FeedbackList,
+    FeedbackListQuery,
+    FeedbackObject,
+    FeedbackQuery,
+    Scale,
+    Subject,
+)
+from workhorse.container import Container
+from workhorse.errors import NotFound
+from workhorse.store.feedback import Feedback, FeedbackFilters
+
+Exchange = dict[str, Any]
+"""The rated exchange: ``input`` (the messages before the answer), ``output``, ``model``."""
+
+
+async def _response_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
+    found = await container.responses.get(owner, subject.id, param="subject.id")
+    output = [
+        part.get("text", "")
+        for item in found.object.get("output", [])
+        if item.get("type") == "message"
+        for part in item.get("content", [])
+        if part.get("type") == "output_text"
+    ]
+    instructions = found.object.get("instructions")
+    before = [{"role": "system", "content": instructions}] if instructions else []
+    messages = to_chat_messages(found.input_items)
+    return {
+        "input": before + [{"role": m.role, "content": m.content} for m in messages],
+        "output": "".join(output),
+        "model": found.model,
+    }
+
+
+async def _completion_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
+    try:
+        found = await container.chat_completions.get(owner, subject.id)
+    except NotFound as exc:
+        raise NotFound(exc.message, param="subject.id") from exc
+    choices = found.completion.get("choices") or [{}]
+    return {
+        "input": [{"role": m["role"], "content": m["content"]} for m in found.messages],
+        "output": (choices[0].get("message") or {}).get("content"),
+        "model": found.completion.get("model"),
+    }
+
+
+async def _item_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
+    assert subject.conversation_id is not None
+    conversations = container.conversations
+    item = await conversations.get_item(owner, subject.conversation_id, subject.id)
+    earlier, _ = await conversations.list_items(
+        owner, subject.conversation_id, after=subject.id, limit=20, order="desc"
+    )
+    messages = to_chat_messages(list(reversed(earlier)))
+    return {
+        "input": [{"role": m.role, "content": m.content} for m in messages],
+        "output": item_text(item),
+        "model": None,
+    }
+
+
+async def exchange(container: Container, owner: str, subject: Subject) -> Exchange:
+    """The rated exchange; 404 when the subject does not exist in the caller's project."""
+    if subject.type == "response":
+        return await _response_exchange(container, owner, subject)
+    if subject.type == "chat_completion":
+        return await _completion_exchange(container, owner, subject)
+    return await _item_exchange(container, owner, subject)
+
+
+def to_object(feedback: Feedback) -> FeedbackObject:
+    numeric = feedback.rating == "score"
+    scale = None
+    if numeric and feedback.scale_min is not None and feedback.scale_max is not None:
+        scale = Scale(min=feedback.scale_min, max=feedback.scale_max)
+    return FeedbackObject(
+        id=feedback.id,
+        created_at=feedback.created_at,
+        subject=Subject(
+            type=feedback.subject_type,
+            id=feedback.subject_id,
+            conversation_id=feedback.conversation_id,
+        ),
+        model=feedback.model,
+        rating=feedback.score if numeric else feedback.rating,
+        scale=scale,
+        comment=feedback.comment,
+        tags=feedback.tags,
+        correction=feedback.correction,
+        metadata=feedback.metadata,
+        latest=feedback.latest,
+    )
+
+
+async def create(
+    container: Container, owner: str, api_key_id: str, body: FeedbackCreateRequest
+) -> FeedbackObject:
+    """Check the subject is the caller's, and store the rating as its latest."""
+    rated = await exchange(container, owner, body.subject)
+    numeric = not isinstance(body.rating, str)
+    scale = (body.scale or Scale()) if numeric else None
+    feedback = Feedback(
+        id="fb_" + secrets.token_hex(16),
+        subject_type=body.subject.type,
+        subject_id=body.subject.id,
+        conversation_id=body.subject.conversation_id,
+        model=rated["model"],
+        rating="score" if numeric else str(body.rating),
+        score=float(body.rating) if numeric else (1.0 if body.rating == "up" else 0.0),
+        scale_min=scale.min if scale else None,
+        scale_max=scale.max if scale else None,
+        comment=body.comment,
+        correction=body.correction,
+        tags=list(dict.fromkeys(body.tags)),
+        metadata=dict(body.metadata or {}),
+        latest=True,
+        created_at=int(time.time()),
+        api_key_id=api_key_id,
+    )
+    return to_object(await container.feedback.add(owner, feedback))
+
+
+def filters_of(query: FeedbackQuery) -> FeedbackFilters:
+    return FeedbackFilters(
+        subject_type=query.subject_type,
+        subject_id=query.subject_id,
+        rating=query.rating,
+        model=query.model,
+        tags=tuple(query.tag),
+        since=query.since,
+        until=query.until,
+        history=query.history,
+    )
+
+
+async def list_feedback(container: Container, owner: str, query: FeedbackListQuery) -> FeedbackList:
+    records, more = await container.feedback.page(
+        owner, filters_of(query), after=query.after, limit=query.limit
+    )
+    data = [to_object(r) for r in records]
+    return FeedbackList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=more,
+    )
+
+
+async def export_lines(
+    container: Container, owner: str, query: FeedbackQuery
+) -> AsyncIterator[bytes]:
+    """One JSON line per rating: the rating and the exchange it rates, oldest first,
+    read in batches so that memory stays flat however many there are. A subject deleted
+    since it was rated is exported with ``"exchange": null``."""
+    async for batch in container.feedback.each(owner, filters_of(query)):
+        for feedback in batch:
+            record = to_object(feedback).model_dump(mode="json")
+            try:
+                record["exchange"] = await exchange(container, owner, record_subject(feedback))
+            except NotFound:
+                record["exchange"] = None
+            yield (json.dumps(record, ensure_ascii=False) + "\n").encode()
+
+
+def record_subject(feedback: Feedback) -> Subject:
+    return Subject(
+        type=feedback.subject_type,
+        id=feedback.subject_id,
+        conversation_id=feedback.conversation_id,
+    )
