@@ -25,7 +25,7 @@ from workhorse.api.conversations.router import CREATE_CONVERSATION
 from workhorse.api.conversations.router import router as conversations_router
 from workhorse.api.embeddings.router import CREATE_EMBEDDINGS
 from workhorse.api.embeddings.router import router as embeddings_router
-from workhorse.api.feedback.router import CREATE_FEEDBACK
+from workhorse.api.feedback.router import CREATE_FEEDBACK, CREATE_FEEDBACK_DATASET
 from workhorse.api.feedback.router import router as feedback_router
 from workhorse.api.files.router import CREATE_FILE
 from workhorse.api.files.router import router as files_router
@@ -224,6 +224,7 @@ def create_app(settings: Settings) -> FastAPI:
                 CREATE_PROJECT,
                 CREATE_API_KEY,
                 CREATE_FEEDBACK,
+                CREATE_FEEDBACK_DATASET,
             ]
         )
     )

@@ -130,3 +130,17 @@ def test_the_export_streams_each_rating_with_its_exchange(
     assert item["input"] == [{"role": "user", "content": "What is 2 + 2?"}]
     assert item["output"] == "5"
     assert all(line["correction"] == "Fixed." for line in lines)
+
+    dataset = httpx.post(
+        server.v1 + "/feedback/datasets",
+        json={"tag": [tag], "filename": "rated.jsonl"},
+        headers=server.headers(),
+    )
+    assert dataset.status_code == 200, dataset.text
+    assert dataset.json()["purpose"] == "evals"
+    content = client.files.content(dataset.json()["id"]).text
+    dataset_items = [json.loads(line)["item"] for line in content.splitlines()]
+    assert [i["reference"] for i in dataset_items] == ["Fixed.", "Fixed."]
+    assert dataset_items[0]["input"] == chat["input"]
+    assert dataset_items[0]["output"] == chat["output"]
+    assert dataset_items[1]["subject"]["conversation_id"] == conversation.id

@@ -209,6 +209,7 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
     ("get", MODELS): _each({"model_id": FIRST_ID}, RetrieveModel=("get", MODEL)),
     ("post", CHATS): _each({"completion_id": NEW_ID}, **_CHAT_READS),
     ("get", CHATS): _each({"completion_id": FIRST_ID}, **_CHAT_READS),
+    ("post", FEEDBACK + "/datasets"): _each({"file_id": NEW_ID}, **_FILE_READS),
     ("post", FEEDBACK): _each(
         {"feedback_id": NEW_ID}, RetrieveFeedback=("get", RATING), DeleteFeedback=("delete", RATING)
     ),

@@ -11,16 +11,18 @@ from fastapi.responses import StreamingResponse
 from workhorse.api.feedback import service
 from workhorse.api.feedback.schemas import (
     FeedbackCreateRequest,
+    FeedbackDatasetRequest,
     FeedbackDeleted,
     FeedbackList,
     FeedbackListQuery,
     FeedbackObject,
     FeedbackQuery,
 )
+from workhorse.api.files.schemas import FileObject
 from workhorse.container import Container
 from workhorse.governance.keys import Scope
 from workhorse.governance.meter import Meter
-from workhorse.http.auth import ApiKeyDep, RequireScope
+from workhorse.http.auth import ApiKeyDep, MeterDep, RequireScope
 from workhorse.http.bodies import ParsedBody, request_body
 from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
@@ -61,6 +63,34 @@ async def create_feedback(
 ) -> FeedbackObject:
     """Rate an answer of the caller's project; rating it again keeps the history."""
     return await service.create(container, api_key.project_id, api_key.id, body)
+
+
+async def _dataset(container: Container, caller: Meter, body: FeedbackDatasetRequest) -> FileObject:
+    return await service.make_dataset(container, caller, body)
+
+
+CREATE_FEEDBACK_DATASET = Operation(
+    name="CreateFeedbackDataset",
+    path="/v1/feedback/datasets",
+    request=FeedbackDatasetRequest,
+    response=FileObject,
+    run=_dataset,
+    scope=Scope.CHAT,
+)
+
+
+@router.post(
+    "/feedback/datasets",
+    response_model=FileObject,
+    openapi_extra=request_body(FeedbackDatasetRequest),
+)
+async def create_feedback_dataset(
+    body: Annotated[FeedbackDatasetRequest, ParsedBody(FeedbackDatasetRequest)],
+    meter: MeterDep,
+    container: ContainerDep,
+) -> FileObject:
+    """An eval dataset of ratings, as a file of ``purpose: evals``."""
+    return await service.make_dataset(container, meter, body)
 
 
 @router.get("/feedback", response_model=FeedbackList)

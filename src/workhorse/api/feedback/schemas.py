@@ -115,3 +115,13 @@ class FeedbackQuery(BaseModel):
 class FeedbackListQuery(FeedbackQuery):
     after: Cursor = None
     limit: int = Field(default=20, ge=1, le=100)
+
+
+class FeedbackDatasetRequest(FeedbackQuery):
+    """Make an eval dataset of ratings: a file of ``purpose: evals``, one ``{"item": ...}``
+    line per rating with its input, the rated output and the correction as reference."""
+
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(default="feedback.jsonl", min_length=1, max_length=255)
+    corrected_only: bool = False
+    """Only ratings that carry a correction (a reference answer)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import secrets
 import time
@@ -11,6 +13,7 @@ from typing import Any
 from workhorse.api.conversations.items import item_text, to_chat_messages
 from workhorse.api.feedback.schemas import (
     FeedbackCreateRequest,
+    FeedbackDatasetRequest,
     FeedbackList,
     FeedbackListQuery,
     FeedbackObject,
@@ -18,8 +21,12 @@ from workhorse.api.feedback.schemas import (
     Scale,
     Subject,
 )
+from workhorse.api.files.schemas import FileObject
+from workhorse.api.files.service import keep
 from workhorse.container import Container
 from workhorse.errors import NotFound
+from workhorse.governance.meter import Meter
+from workhorse.http.multipart import ReceivedFile
 from workhorse.store.feedback import Feedback, FeedbackFilters
 
 Exchange = dict[str, Any]
@@ -182,3 +189,48 @@ def record_subject(feedback: Feedback) -> Subject:
         id=feedback.subject_id,
         conversation_id=feedback.conversation_id,
     )
+
+
+async def dataset_lines(
+    container: Container, owner: str, request: FeedbackDatasetRequest
+) -> AsyncIterator[bytes]:
+    """The lines of an eval dataset made of ratings (see ``FeedbackDatasetRequest``)."""
+    async for batch in container.feedback.each(owner, filters_of(request)):
+        for feedback in batch:
+            if request.corrected_only and not feedback.correction:
+                continue
+            try:
+                rated = await exchange(container, owner, record_subject(feedback))
+            except NotFound:
+                continue  # its subject was deleted since: nothing to evaluate on
+            rating = to_object(feedback)
+            item = {
+                "input": rated["input"],
+                "output": rated["output"],
+                "reference": feedback.correction,
+                "rating": rating.rating,
+                "model": rated["model"],
+                "subject": rating.subject.model_dump(mode="json", exclude_none=True),
+                "tags": feedback.tags,
+            }
+            yield (json.dumps({"item": item}, ensure_ascii=False) + "\n").encode()
+
+
+async def make_dataset(
+    container: Container, meter: Meter, request: FeedbackDatasetRequest
+) -> FileObject:
+    """Write the dataset to a file of ``purpose: evals`` (streamed to disk as it is made)."""
+    folder = container.settings.data_dir / "tmp" / "uploads"
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    path = folder / f"dataset-{secrets.token_hex(16)}"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with path.open("wb") as handle:
+            async for line in dataset_lines(container, meter.project_id, request):
+                digest.update(line)
+                size += len(line)
+                await asyncio.to_thread(handle.write, line)
+        upload = ReceivedFile(path, request.filename, "application/jsonl", size, digest.hexdigest())
+        return await keep(container, meter.project_id, "evals", request.filename, upload, meter)
+    finally:
+        path.unlink(missing_ok=True)
