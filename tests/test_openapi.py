@@ -27,6 +27,7 @@ ANSWERS: dict[tuple[str, str], dict[str, list[str]]] = {
     ("POST", "/v1/responses"): {"200": STREAM, **ERRORS},
     ("GET", "/v1/responses/{response_id}"): {"200": STREAM, **ERRORS},
     ("GET", "/v1/files/{file_id}/content"): {"200": ["application/octet-stream"], **ERRORS},
+    ("GET", "/v1/feedback/export"): {"200": ["application/x-ndjson"], **ERRORS},
     ("GET", "/metrics"): {"200": ["text/plain"], **ERRORS},
     ("GET", "/soap"): {"200": ["text/xml"], **ERRORS},
     ("POST", "/soap"): {"200": SOAP, "4XX": SOAP, "5XX": SOAP, "415": JSON},
