@@ -4,7 +4,7 @@ request's messages, and the metadata pairs that listings filter on."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -87,6 +87,15 @@ class ChatCompletionStore:
         if row is None:
             raise missing(completion_id)
         return _stored(row)
+
+    async def get_many(self, owner: str, ids: Sequence[str]) -> dict[str, StoredCompletion]:
+        """The project's completions among ``ids``, by id (one query)."""
+        if not ids:
+            return {}
+        query = select(_C).where(_C.c.id.in_(list(ids)), _C.c.owner == owner)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.id: _stored(row) for row in rows}
 
     async def page(
         self,

@@ -10,7 +10,7 @@ let a live process take it over (see ``responses/runner``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -135,6 +135,15 @@ class ResponseStore:
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(select(_R).where(_R.c.id == response_id))).first()
         return _record(row) if row is not None else None
+
+    async def get_many(self, owner: str, ids: Sequence[str]) -> dict[str, StoredResponse]:
+        """The owner's responses among ``ids``, by id (one query)."""
+        if not ids:
+            return {}
+        query = select(_R).where(_R.c.id.in_(list(ids)), _R.c.owner == owner)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.id: _record(row) for row in rows}
 
     async def get(
         self, owner: str, response_id: str, *, param: str | None = None

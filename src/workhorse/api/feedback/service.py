@@ -27,14 +27,15 @@ from workhorse.container import Container
 from workhorse.errors import NotFound
 from workhorse.governance.meter import Meter
 from workhorse.http.multipart import ReceivedFile
+from workhorse.store.chat_completions import StoredCompletion
 from workhorse.store.feedback import Feedback, FeedbackFilters
+from workhorse.store.responses import StoredResponse
 
 Exchange = dict[str, Any]
 """The rated exchange: ``input`` (the messages before the answer), ``output``, ``model``."""
 
 
-async def _response_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
-    found = await container.responses.get(owner, subject.id, param="subject.id")
+def _response_exchange_of(found: StoredResponse) -> Exchange:
     output = [
         part.get("text", "")
         for item in found.object.get("output", [])
@@ -52,17 +53,26 @@ async def _response_exchange(container: Container, owner: str, subject: Subject)
     }
 
 
-async def _completion_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
-    try:
-        found = await container.chat_completions.get(owner, subject.id)
-    except NotFound as exc:
-        raise NotFound(exc.message, param="subject.id") from exc
+async def _response_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
+    found = await container.responses.get(owner, subject.id, param="subject.id")
+    return _response_exchange_of(found)
+
+
+def _completion_exchange_of(found: StoredCompletion) -> Exchange:
     choices = found.completion.get("choices") or [{}]
     return {
         "input": [{"role": m["role"], "content": m["content"]} for m in found.messages],
         "output": (choices[0].get("message") or {}).get("content"),
         "model": found.completion.get("model"),
     }
+
+
+async def _completion_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
+    try:
+        found = await container.chat_completions.get(owner, subject.id)
+    except NotFound as exc:
+        raise NotFound(exc.message, param="subject.id") from exc
+    return _completion_exchange_of(found)
 
 
 async def _item_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
@@ -167,6 +177,33 @@ async def list_feedback(container: Container, owner: str, query: FeedbackListQue
     )
 
 
+async def exchanges(
+    container: Container, owner: str, batch: list[Feedback]
+) -> list[Exchange | None]:
+    """The exchange of each rating of ``batch`` (None where its subject was deleted since):
+    responses and completions in one query each, conversation items one by one."""
+    ids = {kind: [f.subject_id for f in batch if f.subject_type == kind] for kind in KINDS}
+    responses = await container.responses.get_many(owner, ids["response"])
+    completions = await container.chat_completions.get_many(owner, ids["chat_completion"])
+    found: list[Exchange | None] = []
+    for feedback in batch:
+        if feedback.subject_type == "response":
+            response = responses.get(feedback.subject_id)
+            found.append(_response_exchange_of(response) if response else None)
+        elif feedback.subject_type == "chat_completion":
+            completion = completions.get(feedback.subject_id)
+            found.append(_completion_exchange_of(completion) if completion else None)
+        else:
+            try:
+                found.append(await exchange(container, owner, record_subject(feedback)))
+            except NotFound:
+                found.append(None)
+    return found
+
+
+KINDS = ("response", "chat_completion", "conversation_item")
+
+
 async def export_lines(
     container: Container, owner: str, query: FeedbackQuery
 ) -> AsyncIterator[bytes]:
@@ -174,13 +211,12 @@ async def export_lines(
     read in batches so that memory stays flat however many there are. A subject deleted
     since it was rated is exported with ``"exchange": null``."""
     async for batch in container.feedback.each(owner, filters_of(query)):
-        for feedback in batch:
+        lines = []
+        for feedback, rated in zip(batch, await exchanges(container, owner, batch), strict=True):
             record = to_object(feedback).model_dump(mode="json")
-            try:
-                record["exchange"] = await exchange(container, owner, record_subject(feedback))
-            except NotFound:
-                record["exchange"] = None
-            yield (json.dumps(record, ensure_ascii=False) + "\n").encode()
+            record["exchange"] = rated
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        yield "".join(lines).encode()
 
 
 def record_subject(feedback: Feedback) -> Subject:
@@ -196,12 +232,10 @@ async def dataset_lines(
 ) -> AsyncIterator[bytes]:
     """The lines of an eval dataset made of ratings (see ``FeedbackDatasetRequest``)."""
     async for batch in container.feedback.each(owner, filters_of(request)):
-        for feedback in batch:
-            if request.corrected_only and not feedback.correction:
-                continue
-            try:
-                rated = await exchange(container, owner, record_subject(feedback))
-            except NotFound:
+        if request.corrected_only:
+            batch = [f for f in batch if f.correction]
+        for feedback, rated in zip(batch, await exchanges(container, owner, batch), strict=True):
+            if rated is None:
                 continue  # its subject was deleted since: nothing to evaluate on
             rating = to_object(feedback)
             item = {
