@@ -55,23 +55,21 @@ def test_a_response_rated_again_keeps_its_history(server: Server, client: openai
     assert again[0]["latest"] is True
 
 
-def test_numeric_ratings_are_checked_against_their_scale(
-    server: Server, client: openai.OpenAI
-) -> None:
+def test_numeric_ratings_are_scores_from_one_to_five(server: Server, client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=4, store=True
     )
     subject = {"type": "chat_completion", "id": completion.id}
-    scored = rate(server, {"subject": subject, "rating": 8, "scale": {"min": 0, "max": 10}})
+    scored = rate(server, {"subject": subject, "rating": 4})
     assert scored.status_code == 200, scored.text
-    assert scored.json()["rating"] == 8
-    assert scored.json()["scale"] == {"min": 0, "max": 10}
-    outside = rate(server, {"subject": subject, "rating": 7})  # the default scale is 1..5
-    assert outside.status_code == 400
-    assert "scale" in outside.json()["error"]["message"]
-    wrong = rate(server, {"subject": subject, "rating": "meh"})
-    assert wrong.status_code == 400
-    assert wrong.json()["error"]["param"].startswith("rating")
+    assert scored.json()["rating"] == 4
+    assert [f["id"] for f in listed(server, subject_id=completion.id, rating="score")] == [
+        scored.json()["id"]
+    ]
+    for wrong in (7, 0, "meh"):
+        refused = rate(server, {"subject": subject, "rating": wrong})
+        assert refused.status_code == 400, wrong
+        assert refused.json()["error"]["param"].startswith("rating"), wrong
 
 
 def test_the_subject_must_exist_in_the_callers_project(
@@ -144,3 +142,12 @@ def test_the_export_streams_each_rating_with_its_exchange(
     assert dataset_items[0]["input"] == chat["input"]
     assert dataset_items[0]["output"] == chat["output"]
     assert dataset_items[1]["subject"]["conversation_id"] == conversation.id
+
+
+def test_the_export_and_dataset_paths_answer_only_their_methods(server: Server) -> None:
+    for path, allowed in (("/feedback/export", "GET"), ("/feedback/datasets", "POST")):
+        answer = httpx.delete(server.v1 + path, headers=server.headers())
+        assert answer.status_code == 405, path
+        assert answer.headers["allow"] == allowed
+    unknown = httpx.get(server.v1 + "/feedback/fb_" + "0" * 32, headers=server.headers())
+    assert unknown.status_code == 404

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from starlette.convertors import Convertor, register_url_convertor
 
 from workhorse.api.feedback import service
 from workhorse.api.feedback.schemas import (
@@ -28,6 +29,24 @@ from workhorse.http.deps import ContainerDep
 from workhorse.http.operations import Operation
 
 router = APIRouter(tags=["feedback"], dependencies=[RequireScope(Scope.CHAT)])
+
+
+class FeedbackIdConvertor(Convertor[str]):
+    """A feedback id (``fb_`` and 32 hex digits): ``/v1/feedback/export`` and
+    ``/v1/feedback/datasets`` are never taken for one, so each path answers exactly the
+    methods the document gives it (a 405 with the right ``Allow`` for the others)."""
+
+    regex = "fb_[0-9a-f]{32}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+# Starlette reads path convertors from its registry when a route is declared (below).
+register_url_convertor("feedback_id", FeedbackIdConvertor())
 
 
 async def _create(
@@ -110,7 +129,7 @@ async def export_feedback(
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
-@router.get("/feedback/{feedback_id}", response_model=FeedbackObject)
+@router.get("/feedback/{feedback_id:feedback_id}", response_model=FeedbackObject)
 async def retrieve_feedback(
     feedback_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> FeedbackObject:
@@ -118,7 +137,7 @@ async def retrieve_feedback(
     return service.to_object(await container.feedback.get(api_key.project_id, feedback_id))
 
 
-@router.delete("/feedback/{feedback_id}", response_model=FeedbackDeleted)
+@router.delete("/feedback/{feedback_id:feedback_id}", response_model=FeedbackDeleted)
 async def delete_feedback(
     feedback_id: str, api_key: ApiKeyDep, container: ContainerDep
 ) -> FeedbackDeleted:

@@ -6,17 +6,22 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workhorse.api.shared import Cursor, MetadataMap
+from workhorse.api.shared import Cursor, MetadataMap, when
 
 SubjectType = Literal["response", "chat_completion", "conversation_item"]
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
+Score = Annotated[float, Field(ge=1, le=5)]
+"""A numeric rating's declared range: 1 (worst) to 5 (best)."""
 
 
 class Subject(BaseModel):
     """What is rated: a response, a stored chat completion, or a conversation's item
     (which names its conversation)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=when("type", "conversation_item", {"required": ["conversation_id"]}),
+    )
     type: SubjectType
     id: str = Field(min_length=1, max_length=128)
     conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
@@ -28,42 +33,19 @@ class Subject(BaseModel):
         return self
 
 
-class Scale(BaseModel):
-    """The range a numeric rating is on."""
-
-    model_config = ConfigDict(extra="forbid")
-    min: float = 1
-    max: float = 5
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Scale:
-        if self.min >= self.max:
-            raise ValueError("scale.min must be below scale.max")
-        return self
-
-
 class FeedbackCreateRequest(BaseModel):
     """A rating of one answer; rating the same subject again keeps the history and the
     newest counts."""
 
     model_config = ConfigDict(extra="forbid")
     subject: Subject
-    rating: Literal["up", "down"] | float
-    scale: Scale | None = None
-    """For a numeric rating: its range (default 1 to 5)."""
+    rating: Literal["up", "down"] | Score
+    """Thumbs, or a score from 1 (worst) to 5 (best)."""
     comment: str | None = Field(default=None, max_length=4096)
     tags: list[Tag] = Field(default_factory=list, max_length=16)
     correction: str | None = Field(default=None, max_length=32768)
     """The answer it should have been (the reference when it becomes an eval item)."""
     metadata: MetadataMap | None = None
-
-    @model_validator(mode="after")
-    def _in_scale(self) -> FeedbackCreateRequest:
-        if isinstance(self.rating, float):
-            scale = self.scale or Scale()
-            if not scale.min <= self.rating <= scale.max:
-                raise ValueError(f"rating must be within the scale [{scale.min}, {scale.max}]")
-        return self
 
 
 class FeedbackObject(BaseModel):
@@ -75,7 +57,6 @@ class FeedbackObject(BaseModel):
     subject: Subject
     model: str | None
     rating: Literal["up", "down"] | float
-    scale: Scale | None
     comment: str | None
     tags: list[str]
     correction: str | None

@@ -18,7 +18,6 @@ from workhorse.api.feedback.schemas import (
     FeedbackListQuery,
     FeedbackObject,
     FeedbackQuery,
-    Scale,
     Subject,
 )
 from workhorse.api.files.schemas import FileObject
@@ -30,6 +29,9 @@ from workhorse.http.multipart import ReceivedFile
 from workhorse.store.chat_completions import StoredCompletion
 from workhorse.store.feedback import Feedback, FeedbackFilters
 from workhorse.store.responses import StoredResponse
+
+SCORE_RANGE = (1.0, 5.0)
+"""The declared range of numeric ratings (``schemas.Score``)."""
 
 Exchange = dict[str, Any]
 """The rated exchange: ``input`` (the messages before the answer), ``output``, ``model``."""
@@ -101,9 +103,6 @@ async def exchange(container: Container, owner: str, subject: Subject) -> Exchan
 
 def to_object(feedback: Feedback) -> FeedbackObject:
     numeric = feedback.rating == "score"
-    scale = None
-    if numeric and feedback.scale_min is not None and feedback.scale_max is not None:
-        scale = Scale(min=feedback.scale_min, max=feedback.scale_max)
     return FeedbackObject(
         id=feedback.id,
         created_at=feedback.created_at,
@@ -114,7 +113,6 @@ def to_object(feedback: Feedback) -> FeedbackObject:
         ),
         model=feedback.model,
         rating=feedback.score if numeric else feedback.rating,
-        scale=scale,
         comment=feedback.comment,
         tags=feedback.tags,
         correction=feedback.correction,
@@ -129,7 +127,6 @@ async def create(
     """Check the subject is the caller's, and store the rating as its latest."""
     rated = await exchange(container, owner, body.subject)
     numeric = not isinstance(body.rating, str)
-    scale = (body.scale or Scale()) if numeric else None
     feedback = Feedback(
         id="fb_" + secrets.token_hex(16),
         subject_type=body.subject.type,
@@ -138,8 +135,8 @@ async def create(
         model=rated["model"],
         rating="score" if numeric else str(body.rating),
         score=float(body.rating) if numeric else (1.0 if body.rating == "up" else 0.0),
-        scale_min=scale.min if scale else None,
-        scale_max=scale.max if scale else None,
+        scale_min=SCORE_RANGE[0] if numeric else None,
+        scale_max=SCORE_RANGE[1] if numeric else None,
         comment=body.comment,
         correction=body.correction,
         tags=list(dict.fromkeys(body.tags)),
