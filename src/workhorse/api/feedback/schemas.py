@@ -20,7 +20,14 @@ class Subject(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra=when("type", "conversation_item", {"required": ["conversation_id"]}),
+        json_schema_extra=when(
+            "type",
+            "conversation_item",
+            {
+                "required": ["conversation_id"],
+                "properties": {"conversation_id": {"type": "string"}},
+            },
+        ),
     )
     type: SubjectType
     id: str = Field(min_length=1, max_length=128)
