@@ -337,8 +337,9 @@ def test_ingestion_is_the_usage_of_the_key_that_added_the_file(server: Server, s
     assert state.status == "completed", state.last_error
     embedded = usage_of(server, key["id"], "embeddings")
     assert embedded["num_model_requests"] == 1
-    # The note is a dozen or so tokens: the two markers and its words.
-    assert 10 <= embedded["input_tokens"] <= 40
+    # The note is a few dozen tokens: the two markers, its words, and its uuid in pieces
+    # (how many pieces depends on the uuid's digits).
+    assert 10 <= embedded["input_tokens"] <= 60
     remaining = httpx.get(server.v1 + "/models", headers=bearer(key))
     assert int(remaining.headers["x-ratelimit-remaining-tokens"]) == (
         100_000 - embedded["input_tokens"]

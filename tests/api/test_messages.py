@@ -253,7 +253,8 @@ def test_every_error_on_messages_routes_is_in_the_anthropic_envelope(server: Ser
     )
     assert_anthropic_error(media, 415, "invalid_request_error")
     # The OpenAI routes keep the OpenAI envelope.
-    chat = httpx.get(server.v1 + "/chat/completions", headers=server.headers())
+    chat = httpx.get(server.v1 + "/embeddings", headers=server.headers())
+    assert chat.status_code == 405
     assert set(chat.json()) == {"error"}
 
 

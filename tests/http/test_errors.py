@@ -30,9 +30,12 @@ def test_unknown_path_is_404_envelope(server: Server) -> None:
 
 
 def test_wrong_method_is_405_with_allow(server: Server) -> None:
-    response = httpx.get(server.v1 + "/chat/completions", headers=server.headers())
+    response = httpx.get(server.v1 + "/embeddings", headers=server.headers())
     assert_envelope(response, 405)
     assert response.headers["allow"] == "POST"
+    stored = httpx.put(server.v1 + "/chat/completions", headers=server.headers())
+    assert_envelope(stored, 405)
+    assert stored.headers["allow"] == "GET, POST"  # create, and list the stored ones
 
 
 def test_a_405_allows_every_method_of_the_path(server: Server) -> None:

@@ -269,7 +269,8 @@ class FineTuningStore:
         token = secrets.token_hex(16)
 
         def work(conn: Connection) -> tuple[Row[Any] | None, bool]:
-            expired = conn.execute(select(_J.c.lease_expires_at).where(_J.c.id == job_id)).scalar()
+            # A holder that let go cleared its token; one that died left it.
+            held_before = conn.execute(select(_J.c.claim_token).where(_J.c.id == job_id)).scalar()
             return conn.execute(
                 update(_J)
                 .where(
@@ -279,7 +280,7 @@ class FineTuningStore:
                 )
                 .values(lease_expires_at=now + lease, claim_token=token, attempts=_J.c.attempts + 1)
                 .returning(*_J.c)
-            ).first(), expired is not None
+            ).first(), held_before is not None
 
         row, taken_over = await self._db.write(work)
         return (_job(row), token, taken_over) if row is not None else None

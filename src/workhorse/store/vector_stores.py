@@ -540,8 +540,10 @@ class VectorStoreStore:
         token = secrets.token_hex(16)
 
         def work(conn: Connection) -> tuple[Row[Any] | None, bool]:
-            expired = conn.execute(
-                select(_F.c.lease_expires_at).where(
+            # A holder that let go cleared its token; one that died (or lost the job)
+            # left it: a claim over it is a takeover.
+            held_before = conn.execute(
+                select(_F.c.claim_token).where(
                     _F.c.vector_store_id == store_id, _F.c.file_id == file_id
                 )
             ).scalar()
@@ -555,7 +557,7 @@ class VectorStoreStore:
                 )
                 .values(lease_expires_at=now + lease, claim_token=token, attempts=_F.c.attempts + 1)
                 .returning(*_F.c)
-            ).first(), expired is not None
+            ).first(), held_before is not None
 
         row, taken_over = await self._db.write(work)
         return (_file(row), token, taken_over) if row is not None else None
