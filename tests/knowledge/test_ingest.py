@@ -21,6 +21,7 @@ from workhorse.jobs.queue import Jobs, RetryLater
 from workhorse.knowledge.index import ChunkIndex, Hit, IndexedChunk, Vector, open_index
 from workhorse.knowledge.ingest import Ingestor
 from workhorse.obs.metrics import Metrics
+from workhorse.obs.tracing import Tracing
 from workhorse.providers.registry import BUNDLED_EMBEDDING_DIMENSIONS, ModelRegistry
 from workhorse.store.blobs import BlobStore
 from workhorse.store.db import migrate, open_database
@@ -102,6 +103,7 @@ class World:
             self.models,
             Metrics(),
             meters,
+            Tracing({}),
         )
 
     async def add_file(self) -> tuple[str, str]:
