@@ -4,7 +4,7 @@ the database pool, the SQLite writer's queue and the waits of write transactions
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
@@ -20,7 +20,6 @@ class LiveSources:
     """Connections checked out, and idle in the pool."""
     db_writes: Callable[[], tuple[int, int, float]] = lambda: (0, 0, 0.0)
     """Writes waiting for the SQLite writer, writes done, seconds they waited in all."""
-    extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
 
 
 class LiveCollector(Collector):
@@ -66,5 +65,3 @@ class LiveCollector(Collector):
             count_value=count,
             sum_value=waited,
         )
-        for source in self.sources.extra:
-            yield from source()

@@ -165,7 +165,7 @@ class ResponseRunner:
                         extra_output=job.prior_output_tokens,
                     )
                 generation = await watched(
-                    self._metrics, self._tracing, "responses", model, starting
+                    self._metrics, self._tracing, "responses", model, starting, job.params
                 )
             except BudgetExceeded:
                 raise  # no waiting out a spent budget: the response fails, saying why

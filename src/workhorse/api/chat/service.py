@@ -89,7 +89,7 @@ async def _start(
             params = replace(params, messages=[excerpts, *params.messages])
         results = grounding.result_items()
     generation = await watched(
-        container.metrics, container.tracing, "chat", model, meter.start(model, params)
+        container.metrics, container.tracing, "chat", model, meter.start(model, params), params
     )
     return generation, results
 

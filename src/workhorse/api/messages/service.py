@@ -108,7 +108,7 @@ async def _start(
     model = await container.models.chat_model(request.model)
     fitted = await _fit_window(model, params)
     generation = await watched(
-        container.metrics, container.tracing, "messages", model, meter.start(model, fitted)
+        container.metrics, container.tracing, "messages", model, meter.start(model, fitted), fitted
     )
     return generation, fitted.max_tokens != params.max_tokens
 

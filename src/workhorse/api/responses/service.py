@@ -198,6 +198,7 @@ async def create(container: Container, meter: Meter, body: ResponseCreateRequest
                 "responses",
                 model,
                 meter.start(model, params, reservation_of(response_id, 1)),
+                params,
             )
         except ContextLengthExceeded as exc:
             raise ContextLengthExceeded(exc.message, param="input") from exc
