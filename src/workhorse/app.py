@@ -25,6 +25,8 @@ from workhorse.api.conversations.router import CREATE_CONVERSATION
 from workhorse.api.conversations.router import router as conversations_router
 from workhorse.api.embeddings.router import CREATE_EMBEDDINGS
 from workhorse.api.embeddings.router import router as embeddings_router
+from workhorse.api.evals.router import CREATE_EVAL, CREATE_EVAL_RUN
+from workhorse.api.evals.router import router as evals_router
 from workhorse.api.feedback.router import CREATE_FEEDBACK, CREATE_FEEDBACK_DATASET
 from workhorse.api.feedback.router import router as feedback_router
 from workhorse.api.files.router import CREATE_FILE
@@ -63,7 +65,12 @@ from workhorse.http.negotiation import XmlNegotiationMiddleware, document_answer
 from workhorse.http.soap import document_soap
 from workhorse.http.xml import document_xml
 from workhorse.obs.metrics_server import MetricsServer
-from workhorse.services import build_container, ingestion_workers, training_workers
+from workhorse.services import (
+    build_container,
+    eval_workers,
+    ingestion_workers,
+    training_workers,
+)
 from workhorse.store.db import migrate
 
 log = logging.getLogger("workhorse")
@@ -116,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     container = build_container(settings)
     workers = ingestion_workers(container)
     trainers = training_workers(container)
+    evaluators = eval_workers(container)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -133,6 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
             await metrics_server.start()
         trainers.start()
         workers.start()
+        evaluators.start()
         purge = asyncio.create_task(_purge_expired(container), name="purge-idempotency")
         purge_uploads = asyncio.create_task(
             uploads_service.purge_forever(container), name="purge-uploads"
@@ -145,6 +154,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await metrics_server.aclose()
             purge.cancel()
             purge_uploads.cancel()
+            await evaluators.aclose()
             await trainers.aclose()
             await workers.aclose()
             await container.runner.aclose()
@@ -194,6 +204,7 @@ def create_app(settings: Settings) -> FastAPI:
         chat_router,
         conversations_router,
         embeddings_router,
+        evals_router,
         feedback_router,
         files_router,
         fine_tuning_router,
@@ -225,6 +236,8 @@ def create_app(settings: Settings) -> FastAPI:
                 CREATE_API_KEY,
                 CREATE_FEEDBACK,
                 CREATE_FEEDBACK_DATASET,
+                CREATE_EVAL,
+                CREATE_EVAL_RUN,
             ]
         )
     )

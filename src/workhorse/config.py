@@ -248,6 +248,27 @@ class Settings(BaseSettings):
     train_requeue_after_s: float = Field(default=600.0, gt=0)
     """Seconds a queued fine-tuning job may wait unclaimed before it is queued again."""
 
+    eval_workers: int = Field(default=1, ge=0)
+    """Eval runs this server runs at once (each on its own queue thread). Runs need the
+    chat models, so servers run them, ``workhorse worker`` processes do not."""
+
+    eval_concurrency: int = Field(default=4, ge=1, le=64)
+    """Items of one eval run sampled and graded at once (a batching model serves them
+    together)."""
+
+    eval_lease_s: float = Field(default=15.0, gt=0)
+    """Seconds a server holds an eval run without renewing (it renews every second);
+    after that (its process died) the run is queued again and resumes."""
+
+    eval_requeue_after_s: float = Field(default=300.0, gt=0)
+    """Seconds a queued eval run may wait unclaimed before it is queued again."""
+
+    eval_max_items: int = Field(default=100_000, ge=1)
+    """Items one eval run may have."""
+
+    eval_max_item_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Bytes of one eval item as JSON (a line of a JSONL file, or one inline item)."""
+
     uploads_ttl_s: int = Field(default=3600, ge=1)
     """Seconds an upload (``/v1/uploads``) accepts parts and may be completed; after that it
     is ``expired`` and its parts are deleted."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from workhorse.config import Settings
 from workhorse.governance.meter import Governor, MeterFactory
-from workhorse.jobs.queue import Jobs
+from workhorse.jobs.queue import EvalQueue, Jobs
 from workhorse.knowledge.index import ChunkIndex
 from workhorse.obs.exposition import Exposition
 from workhorse.obs.inspector import Inspector
@@ -19,6 +19,8 @@ from workhorse.store.blobs import BlobStore
 from workhorse.store.chat_completions import ChatCompletionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import Database
+from workhorse.store.eval_items import EvalItemStore
+from workhorse.store.evals import EvalStore
 from workhorse.store.feedback import FeedbackStore
 from workhorse.store.files import FileStore
 from workhorse.store.fine_tuned_models import FineTunedModelStore
@@ -49,6 +51,11 @@ class Container:
     """Chat completions created with ``store: true``."""
     feedback: FeedbackStore
     """Ratings of answers."""
+    evals: EvalStore
+    eval_items: EvalItemStore
+    """The graded items of eval runs."""
+    eval_queue: EvalQueue
+    """Eval runs waiting for a server."""
     blobs: BlobStore
     models: ModelRegistry
     metrics: Metrics

@@ -10,8 +10,9 @@ from workhorse.config import Settings
 from workhorse.container import Container
 from workhorse.errors import NotFound
 from workhorse.governance.meter import Governor, Meter, subjects_of
+from workhorse.jobs.evals import EvalWorkers
 from workhorse.jobs.ingestion import IngestionWorkers
-from workhorse.jobs.queue import Jobs, open_huey
+from workhorse.jobs.queue import EvalQueue, Jobs, open_huey
 from workhorse.jobs.training import TrainingWorkers
 from workhorse.knowledge.index import open_index
 from workhorse.knowledge.ingest import Ingestor
@@ -27,6 +28,8 @@ from workhorse.store.blobs import BlobStore
 from workhorse.store.chat_completions import ChatCompletionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import open_database
+from workhorse.store.eval_items import EvalItemStore
+from workhorse.store.evals import EvalStore
 from workhorse.store.feedback import FeedbackStore
 from workhorse.store.files import FileStore
 from workhorse.store.fine_tuned_models import FineTunedModelStore
@@ -102,6 +105,11 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         conversations=ConversationStore(db),
         chat_completions=ChatCompletionStore(db),
         feedback=FeedbackStore(db),
+        evals=EvalStore(db),
+        eval_items=EvalItemStore(db),
+        eval_queue=EvalQueue(
+            open_huey(settings, "-evals"), workers=settings.eval_workers if chat else 0
+        ),
         blobs=BlobStore(settings.data_dir / "blobs"),
         models=models,
         metrics=metrics,
@@ -160,3 +168,8 @@ def training_workers(container: Container) -> TrainingWorkers:
         container.metrics,
         container.tracing,
     )
+
+
+def eval_workers(container: Container) -> EvalWorkers:
+    """The eval run runner of a server built by ``build_container``."""
+    return EvalWorkers(container)

@@ -31,6 +31,7 @@ log = logging.getLogger("workhorse.jobs")
 
 IngestHandler = Callable[[str, str], Coroutine[Any, Any, None]]
 TrainHandler = Callable[[str], Coroutine[Any, Any, None]]
+EvalHandler = Callable[[str], Coroutine[Any, Any, None]]
 
 
 class QueueConfigError(WorkhorseError):
@@ -41,18 +42,31 @@ class RetryLater(Exception):
     """Raised by a job handler: run the job again after a backoff."""
 
 
-def open_huey(settings: Settings) -> Huey:
-    """The queue named by the settings (SQLite in the data dir by default)."""
+def open_huey(settings: Settings, suffix: str = "") -> Huey:
+    """The queue named by the settings (SQLite in the data dir by default); ``suffix``
+    names a second queue beside it."""
     url = settings.queue_url
+    name = settings.queue_name + suffix
     if not url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         path = Path(settings.data_dir) / "queue.db"
-        return SqliteHuey(name=settings.queue_name, filename=str(path), results=False, utc=True)
+        return SqliteHuey(name=name, filename=str(path), results=False, utc=True)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(name=settings.queue_name, url=url, results=False, utc=True)
+        return RedisHuey(name=name, url=url, results=False, utc=True)
     raise QueueConfigError(
         f"unsupported queue URL scheme in {url.split(':', 1)[0]!r}; use redis://"
     )
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop | None, job: Coroutine[Any, Any, None]) -> None:
+    """On a huey worker thread: hand the job to the event loop and wait for it."""
+    if loop is None:
+        job.close()
+        raise RetryTask("no event loop to run the job on yet", delay=1)
+    try:
+        asyncio.run_coroutine_threadsafe(job, loop).result()
+    except RetryLater as exc:
+        raise RetryTask(str(exc)) from exc
 
 
 class _EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey is untyped
@@ -108,14 +122,7 @@ class Jobs:
         self._run(self._train_handler(job_id))
 
     def _run(self, job: Coroutine[Any, Any, None]) -> None:
-        # On a huey worker thread: hand the job to the event loop and wait for it.
-        if self._loop is None:
-            job.close()
-            raise RetryTask("no event loop to run the job on yet", delay=1)
-        try:
-            asyncio.run_coroutine_threadsafe(job, self._loop).result()
-        except RetryLater as exc:
-            raise RetryTask(str(exc)) from exc
+        _hand_over(self._loop, job)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run jobs on ``workers`` threads, their handlers on ``loop``."""
@@ -129,6 +136,50 @@ class Jobs:
 
     def stop(self) -> None:
         """Stop taking jobs; a running one is left to its lease (it runs again elsewhere)."""
+        if self._consumer is not None:
+            self._consumer.stop(graceful=False)
+            self._consumer = None
+
+
+class EvalQueue:
+    """Eval runs, on a queue of their own (``<queue name>-evals``): they need the chat
+    models, so only the processes that serve them (``workhorse serve``) take these."""
+
+    def __init__(self, huey: Huey, *, workers: int) -> None:
+        self.huey = huey
+        self._workers = workers
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._consumer: Consumer | None = None
+        self._handler: EvalHandler | None = None
+        self._task: Any = huey.task(name="eval_run", retries=3, retry_delay=1, retry_backoff=2)(
+            self._run
+        )
+
+    def on_run(self, handler: EvalHandler) -> None:
+        """The coroutine that runs the eval run ``run_id``."""
+        self._handler = handler
+
+    async def enqueue(self, run_id: str) -> None:
+        """Queue an eval run (durable once this returns)."""
+        await asyncio.to_thread(self._task, run_id)
+
+    def _run(self, run_id: str) -> None:
+        if self._handler is None:
+            raise RetryTask("this process does not run evals yet", delay=1)
+        _hand_over(self._loop, self._handler(run_id))
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run eval runs on ``workers`` threads, their handlers on ``loop``."""
+        self._loop = loop
+        if self._workers == 0:
+            return
+        self._consumer = _EmbeddedConsumer(
+            self.huey, workers=self._workers, worker_type="thread", periodic=False
+        )
+        self._consumer.start()
+
+    def stop(self) -> None:
+        """Stop taking runs; a running one is left to its lease (it runs again elsewhere)."""
         if self._consumer is not None:
             self._consumer.stop(graceful=False)
             self._consumer = None

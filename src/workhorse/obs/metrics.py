@@ -56,7 +56,7 @@ IDEMPOTENCY_OUTCOMES = (
     "expired_takeover",
 )
 FINISH_REASONS = ("stop", "length", "cancelled", "error", "interrupted")
-JOB_TYPES = ("ingestion", "training", "background_response")
+JOB_TYPES = ("ingestion", "training", "background_response", "eval_run")
 
 
 class JobAttempt:

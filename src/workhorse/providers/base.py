@@ -66,6 +66,10 @@ class GenerationParams:
     tools: list[ToolSpec] = field(default_factory=list)
     tool_choice: str | dict[str, object] | None = None
     """``auto``, ``none``, ``required`` or ``{"type": "function", "name": ...}``."""
+    choices: tuple[str, ...] = ()
+    """When given, the answer is exactly one of these (an eval's ``label_model`` grader)."""
+    number: bool = False
+    """The answer is a number (an eval's ``score_model`` grader)."""
     assistant_prefix: str = ""
     """Text the answer already starts with: the model continues it (resumed generations)."""
 

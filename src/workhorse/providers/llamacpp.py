@@ -186,7 +186,7 @@ class LlamaCppChatModel:
             # Without a seed, the shared prefix is reused: a faster first token.
             llm.reset()
         llm.set_seed(params.seed if params.seed is not None else random.randint(0, 2**31 - 1))
-        grammar = LlamaGrammar.from_string(JSON_GBNF, verbose=False) if params.json_mode else None
+        grammar = _grammar(params)
         temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature
         stops = _StopMatcher(params.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -274,3 +274,23 @@ class _StopMatcher:
         )
         self._pending = buffer[len(buffer) - keep :] if keep else ""
         return buffer[: len(buffer) - keep], False
+
+
+NUMBER_GBNF = r"""root ::= "-"? [0-9]+ ("." [0-9]+)?"""
+
+
+def _gbnf_literal(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _grammar(params: GenerationParams) -> LlamaGrammar | None:
+    """What the answer must match: one of the choices, a number, JSON, or anything."""
+    if params.choices:
+        rule = "root ::= " + " | ".join(_gbnf_literal(c) for c in params.choices)
+        return LlamaGrammar.from_string(rule, verbose=False)
+    if params.number:
+        return LlamaGrammar.from_string(NUMBER_GBNF, verbose=False)
+    if params.json_mode:
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    return None

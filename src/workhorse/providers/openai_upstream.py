@@ -141,7 +141,7 @@ class UpstreamChatModel:
             "user": params.user,
             "frequency_penalty": params.frequency_penalty or None,
             "presence_penalty": params.presence_penalty or None,
-            "response_format": {"type": "json_object"} if params.json_mode else None,
+            "response_format": _response_format(params),
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return body
@@ -341,3 +341,24 @@ class UpstreamGeneration:
     async def aclose(self) -> None:
         """Close the upstream connection."""
         await self._response.aclose()
+
+
+def _response_format(params: GenerationParams) -> dict[str, Any] | None:
+    """JSON mode, or the JSON schema that holds an answer to its choices or a number (the
+    grader reads ``label`` or ``score`` back out of it)."""
+    if params.choices:
+        answer = {"label": {"type": "string", "enum": list(params.choices)}}
+    elif params.number:
+        answer = {"score": {"type": "number"}}
+    else:
+        return {"type": "json_object"} if params.json_mode else None
+    schema = {
+        "type": "object",
+        "properties": answer,
+        "required": list(answer),
+        "additionalProperties": False,
+    }
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "grade", "schema": schema, "strict": True},
+    }

@@ -10,12 +10,12 @@ let a live process take it over (see ``responses/runner``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, insert, literal_column, select, update
+from sqlalchemy import Table, and_, delete, insert, literal_column, select, tuple_, update
 from sqlalchemy.engine import Connection, Row
 
 from workhorse.errors import NotFound, WorkhorseError
@@ -144,6 +144,38 @@ class ResponseStore:
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {row.id: _record(row) for row in rows}
+
+    async def each_stored(
+        self,
+        owner: str,
+        *,
+        model: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        batch: int = 200,
+    ) -> AsyncIterator[list[StoredResponse]]:
+        """The owner's completed stored responses, oldest first, ``batch`` at a time (keyset
+        by creation time and id, so memory stays flat)."""
+        last: tuple[datetime, str] | None = None
+        while True:
+            query = select(_R).where(
+                _R.c.owner == owner, _R.c.stored.is_(True), _R.c.status == "completed"
+            )
+            if model is not None:
+                query = query.where(_R.c.model == model)
+            if since is not None:
+                query = query.where(_R.c.created_at >= since)
+            if until is not None:
+                query = query.where(_R.c.created_at < until)
+            if last is not None:
+                query = query.where(tuple_(_R.c.created_at, _R.c.id) > tuple_(*last))
+            query = query.order_by(_R.c.created_at, _R.c.id).limit(batch)
+            async with self._db.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            if not rows:
+                return
+            last = (rows[-1].created_at, rows[-1].id)
+            yield [_record(row) for row in rows]
 
     async def get(
         self, owner: str, response_id: str, *, param: str | None = None

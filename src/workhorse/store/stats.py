@@ -12,12 +12,13 @@ from sqlalchemy import Table, func, select
 
 from workhorse.store.db import Database
 from workhorse.store.fine_tuning import QUEUED, VALIDATING
-from workhorse.store.tables import File, FineTuningJob, ResponseRecord, VectorStoreFile
+from workhorse.store.tables import EvalRun, File, FineTuningJob, ResponseRecord, VectorStoreFile
 
 _F = cast(Table, File.__table__)
 _V = cast(Table, VectorStoreFile.__table__)
 _J = cast(Table, FineTuningJob.__table__)
 _R = cast(Table, ResponseRecord.__table__)
+_E = cast(Table, EvalRun.__table__)
 
 
 async def queued_jobs(db: Database) -> dict[str, int]:

@@ -37,7 +37,7 @@ Exchange = dict[str, Any]
 """The rated exchange: ``input`` (the messages before the answer), ``output``, ``model``."""
 
 
-def _response_exchange_of(found: StoredResponse) -> Exchange:
+def response_exchange_of(found: StoredResponse) -> Exchange:
     output = [
         part.get("text", "")
         for item in found.object.get("output", [])
@@ -57,10 +57,10 @@ def _response_exchange_of(found: StoredResponse) -> Exchange:
 
 async def _response_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
     found = await container.responses.get(owner, subject.id, param="subject.id")
-    return _response_exchange_of(found)
+    return response_exchange_of(found)
 
 
-def _completion_exchange_of(found: StoredCompletion) -> Exchange:
+def completion_exchange_of(found: StoredCompletion) -> Exchange:
     choices = found.completion.get("choices") or [{}]
     return {
         "input": [{"role": m["role"], "content": m["content"]} for m in found.messages],
@@ -74,7 +74,7 @@ async def _completion_exchange(container: Container, owner: str, subject: Subjec
         found = await container.chat_completions.get(owner, subject.id)
     except NotFound as exc:
         raise NotFound(exc.message, param="subject.id") from exc
-    return _completion_exchange_of(found)
+    return completion_exchange_of(found)
 
 
 async def _item_exchange(container: Container, owner: str, subject: Subject) -> Exchange:
@@ -186,10 +186,10 @@ async def exchanges(
     for feedback in batch:
         if feedback.subject_type == "response":
             response = responses.get(feedback.subject_id)
-            found.append(_response_exchange_of(response) if response else None)
+            found.append(response_exchange_of(response) if response else None)
         elif feedback.subject_type == "chat_completion":
             completion = completions.get(feedback.subject_id)
-            found.append(_completion_exchange_of(completion) if completion else None)
+            found.append(completion_exchange_of(completion) if completion else None)
         else:
             try:
                 found.append(await exchange(container, owner, record_subject(feedback)))

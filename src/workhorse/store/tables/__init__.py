@@ -34,7 +34,15 @@ from workhorse.store.tables.knowledge import (
     VectorStoreFile,
     VectorStoreFileBatch,
 )
-from workhorse.store.tables.quality import FeedbackRecord, FeedbackTag
+from workhorse.store.tables.quality import (
+    Eval,
+    EvalOutputItem,
+    EvalRun,
+    EvalRunCriterion,
+    EvalRunUsage,
+    FeedbackRecord,
+    FeedbackTag,
+)
 from workhorse.store.tables.training import (
     FineTunedModel,
     FineTuningCheckpoint,
@@ -50,6 +58,11 @@ __all__ = [
     "ChatCompletionMetadata",
     "Conversation",
     "ConversationItem",
+    "Eval",
+    "EvalOutputItem",
+    "EvalRun",
+    "EvalRunCriterion",
+    "EvalRunUsage",
     "FeedbackRecord",
     "FeedbackTag",
     "File",

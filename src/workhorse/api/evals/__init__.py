@@ -1,0 +1,1 @@
+"""``/v1/evals``: evals, runs and output items."""

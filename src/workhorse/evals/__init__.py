@@ -1,0 +1,1 @@
+"""Evals: templates, graders and the run engine (no HTTP)."""
