@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workhorse.api.shared import Cursor, MetadataMap
 from workhorse.evals.similarity import METRICS
@@ -153,13 +153,14 @@ class EvalCreateRequest(BaseModel):
     testing_criteria: list[Grader] = Field(min_length=1, max_length=32)
     metadata: MetadataMap | None = None
 
-    @model_validator(mode="after")
-    def _names_unique(self) -> EvalCreateRequest:
-        names = [c.name for c in self.testing_criteria]
+    @field_validator("testing_criteria")
+    @classmethod
+    def _names_unique(cls, criteria: list[Grader]) -> list[Grader]:
+        names = [c.name for c in criteria]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"testing criteria names must be unique; repeated: {repeated}")
-        return self
+        return criteria
 
 
 class EvalUpdateRequest(BaseModel):

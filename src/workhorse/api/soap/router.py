@@ -72,6 +72,8 @@ def soap_router(operations: list[Operation]) -> APIRouter:
             result = await operation.run(container, request.state.meter, body)
         except WorkhorseError as exc:
             return fault_response(version, exc)
-        return result_response(version, operation.name, result.model_dump(mode="json"))
+        return result_response(
+            version, operation.name, result.model_dump(mode="json", by_alias=True)
+        )
 
     return router
