@@ -73,6 +73,27 @@ _CHAT_READS = {
     "DeleteChatCompletion": ("delete", CHAT),
 }
 
+EVALS = "/v1/evals"
+EVAL = EVALS + "/{eval_id}"
+RUNS = EVAL + "/runs"
+RUN = RUNS + "/{run_id}"
+OUTPUT_ITEMS = RUN + "/output_items"
+_EVAL_READS = {
+    "RetrieveEval": ("get", EVAL),
+    "UpdateEval": ("post", EVAL),
+    "ListEvalRuns": ("get", RUNS),
+    "CreateEvalRun": ("post", RUNS),
+    "DeleteEval": ("delete", EVAL),
+}
+_RUN_READS = {
+    "RetrieveEvalRun": ("get", RUN),
+    "ListEvalRunOutputItems": ("get", OUTPUT_ITEMS),
+    "CancelEvalRun": ("post", RUN + "/cancel"),
+    "CancelEvalRunAtItsPath": ("post", RUN),
+    "DeleteEvalRun": ("delete", RUN),
+}
+_IN_EVAL = "$request.path.eval_id"
+
 _FILE_READS = {"RetrieveFile": ("get", FILE), "DownloadFile": ("get", FILE + "/content")}
 
 LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
@@ -217,6 +238,14 @@ LINKS: Mapping[Endpoint, tuple[Link, ...]] = {
         {"feedback_id": FIRST_ID},
         RetrieveFeedback=("get", RATING),
         DeleteFeedback=("delete", RATING),
+    ),
+    ("post", EVALS): _each({"eval_id": NEW_ID}, **_EVAL_READS),
+    ("get", EVALS): _each({"eval_id": FIRST_ID}, **_EVAL_READS),
+    ("post", RUNS): _each({"eval_id": _IN_EVAL, "run_id": NEW_ID}, **_RUN_READS),
+    ("get", RUNS): _each({"eval_id": _IN_EVAL, "run_id": FIRST_ID}, **_RUN_READS),
+    ("get", OUTPUT_ITEMS): _each(
+        {"eval_id": _IN_EVAL, "run_id": "$request.path.run_id", "output_item_id": FIRST_ID},
+        RetrieveEvalRunOutputItem=("get", OUTPUT_ITEMS + "/{output_item_id}"),
     ),
     ("get", REQUESTS): _each(
         {"request_id": FIRST_ID}, RetrieveRequest=("get", REQUESTS + "/{request_id}")

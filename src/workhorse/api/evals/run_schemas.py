@@ -91,7 +91,7 @@ class SamplingParams(BaseModel):
     reasoning_effort: str | None = None
 
 
-class FileSearchTool(FileSearch):
+class EvalFileSearchTool(FileSearch):
     """The ``file_search`` tool: the model answers from these vector stores."""
 
     type: Literal["file_search"]
@@ -100,7 +100,7 @@ class FileSearchTool(FileSearch):
 class ResponsesSamplingParams(SamplingParams):
     """How the run's model samples, with the tools it may use."""
 
-    tools: list[FileSearchTool] | None = Field(default=None, max_length=1)
+    tools: list[EvalFileSearchTool] | None = Field(default=None, max_length=1)
 
 
 _MODEL_WITH_MESSAGES = rules(

@@ -13,7 +13,7 @@ from workhorse.evals.similarity import METRICS
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-class TextPart(BaseModel):
+class GraderTextPart(BaseModel):
     """A text part of a grader or template message."""
 
     model_config = ConfigDict(extra="forbid")
@@ -27,7 +27,7 @@ class TemplateMessage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant", "system", "developer"]
-    content: str | TextPart | list[TextPart] = Field()
+    content: str | GraderTextPart | list[GraderTextPart] = Field()
     type: Literal["message"] | None = None
 
 

@@ -1,0 +1,500 @@
+"""``workhorse eval run EVAL_ID --model A --model B``: one run of an eval per model on a
+running server, followed with a progress bar each, then compared: each testing
+criterion's pass rate by model, and the items the models disagree on.
+
+It speaks the server's Evals API (OpenAI's), so the runs are what any client's would be:
+durable, listed, their output items kept. Ctrl-C, or ``--timeout``, cancels the runs it
+started that have not ended.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from workhorse.cli.clients import _client_key
+from workhorse.cli.common import DataDirOption, settings_from
+
+if TYPE_CHECKING:
+    # Imported where it is used: every ``workhorse`` command imports this module, and
+    # httpx would add a tenth to their start.
+    import httpx
+
+app = typer.Typer(help="Run evals on a server and compare models.", no_args_is_help=True)
+
+POLL_S = 0.5
+PAGE = 100
+ENDED = ("completed", "failed", "canceled")
+POST_ATTEMPTS = 3
+"""A POST that got no answer is sent again, with the same Idempotency-Key."""
+ITEM_PREVIEW = 60
+OUTPUT_PREVIEW = 40
+STATUS_STYLE = {"pass": "green", "fail": "red", "error": "yellow"}
+
+
+class EvalError(Exception):
+    """The server refused a step, or could not be reached; the message says which."""
+
+
+class TimedOut(Exception):
+    """The runs had not all ended within ``--timeout``."""
+
+
+class _Api:
+    """The server's HTTP API, its refusals and unreachability raised as ``EvalError``."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+
+    def get(self, path: str, what: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        import httpx
+
+        try:
+            response = self.http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise EvalError(f"cannot reach the server at {self.http.base_url}: {exc}") from exc
+        return _body(response, what)
+
+    def post(self, path: str, what: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST, sent again when no answer came or the server was briefly unavailable; one
+        Idempotency-Key for all the tries, so the server acts on it once."""
+        import httpx
+
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            try:
+                response = self.http.post(path, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                if attempt == POST_ATTEMPTS:
+                    raise EvalError(
+                        f"cannot reach the server at {self.http.base_url}: {exc}"
+                    ) from exc
+            else:
+                if attempt == POST_ATTEMPTS or not _passing_trouble(response):
+                    return _body(response, what)
+            time.sleep(attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _error(response: httpx.Response) -> dict[str, Any]:
+    try:
+        error: dict[str, Any] = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return {"message": response.text[:200]}
+    return error
+
+
+def _passing_trouble(response: httpx.Response) -> bool:
+    """An answer worth trying again: the server (or a proxy) briefly unavailable, or an
+    earlier try with the same key still being answered."""
+    if response.status_code in (502, 503, 504):
+        return True
+    return response.status_code == 409 and _error(response).get("code") == (
+        "idempotency_key_in_progress"
+    )
+
+
+def _body(response: httpx.Response, what: str) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise EvalError(f"{what}: {response.status_code} {_error(response).get('message')}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What every run of the command does; only the model differs between them."""
+
+    file_id: str
+    prompt: str | None = None
+    system: str | None = None
+    vector_store_ids: tuple[str, ...] = ()
+    seed: int | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    name: str | None = None
+
+    def body(self, model: str, eval_name: str) -> dict[str, Any]:
+        """The ``POST /v1/evals/{eval_id}/runs`` body of ``model``'s run."""
+        if self.prompt is None:
+            messages: dict[str, Any] = {"type": "item_reference", "item_reference": "item.input"}
+        else:
+            system = [{"role": "system", "content": self.system}] if self.system else []
+            template = [*system, {"role": "user", "content": self.prompt}]
+            messages = {"type": "template", "template": template}
+        given = {
+            "seed": self.seed,
+            "temperature": self.temperature,
+            "max_completion_tokens": self.max_tokens,
+        }
+        source: dict[str, Any] = {
+            "type": "completions",
+            "source": {"type": "file_id", "id": self.file_id},
+            "model": model,
+            "input_messages": messages,
+            "sampling_params": {k: v for k, v in given.items() if v is not None},
+        }
+        if self.vector_store_ids:
+            source["file_search"] = {"vector_store_ids": list(self.vector_store_ids)}
+        name = self.name or f"{eval_name}: {model}"
+        return {"name": name[:256], "data_source": source}
+
+
+@dataclass
+class Followed:
+    """One started run: its column heading, the run as last read, its progress bar."""
+
+    label: str
+    run: dict[str, Any]
+    task: TaskID
+
+    @property
+    def ended(self) -> bool:
+        return self.run["status"] in ENDED
+
+
+def labels(models: Sequence[str]) -> list[str]:
+    """Column headings: each model, numbered where the same model runs twice."""
+    seen: dict[str, int] = {}
+    named = []
+    for model in models:
+        seen[model] = seen.get(model, 0) + 1
+        named.append(model if models.count(model) == 1 else f"{model} #{seen[model]}")
+    return named
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _show(progress: Progress, followed: Followed) -> None:
+    counts = followed.run["result_counts"]
+    progress.update(
+        followed.task,
+        total=counts["total"] or None,
+        completed=counts["passed"] + counts["failed"] + counts["errored"],
+        status=followed.run["status"],
+    )
+
+
+def _follow(
+    api: _Api, eval_id: str, runs: list[Followed], progress: Progress, deadline: float
+) -> None:
+    """Poll the runs until every one has ended; ``TimedOut`` past ``deadline``."""
+    while True:
+        for followed in runs:
+            if not followed.ended:
+                followed.run = api.get(
+                    f"/v1/evals/{eval_id}/runs/{followed.run['id']}",
+                    f"reading run {followed.run['id']}",
+                )
+                _show(progress, followed)
+        if all(f.ended for f in runs):
+            return
+        if time.monotonic() > deadline:
+            raise TimedOut
+        time.sleep(POLL_S)
+
+
+def _cancel(api: _Api, eval_id: str, runs: list[Followed], console: Console) -> None:
+    """Cancel the runs that have not ended, saying which; a refusal is said, not raised."""
+    for followed in runs:
+        if followed.ended:
+            continue
+        run_id = followed.run["id"]
+        try:
+            api.post(f"/v1/evals/{eval_id}/runs/{run_id}/cancel", f"cancelling run {run_id}")
+        except EvalError as exc:
+            console.print(f"[red]{escape(str(exc))}[/red]")
+        else:
+            console.print(f"cancelled run {run_id} ({escape(followed.label)})")
+
+
+def output_items(api: _Api, eval_id: str, run_id: str) -> Iterator[dict[str, Any]]:
+    """Every output item of the run, page by page."""
+    params: dict[str, Any] = {"limit": PAGE}
+    while True:
+        page = api.get(
+            f"/v1/evals/{eval_id}/runs/{run_id}/output_items",
+            f"reading the output items of run {run_id}",
+            params,
+        )
+        yield from page["data"]
+        if not page["has_more"] or not page["data"]:
+            return
+        params["after"] = page["last_id"]
+
+
+def _rate(passed: int, failed: int) -> str:
+    graded = passed + failed
+    return f"{100 * passed / graded:.1f}% ({passed}/{graded})" if graded else "-"
+
+
+def criteria_table(eval_object: dict[str, Any], runs: list[Followed]) -> Table:
+    """Each criterion's pass rate by model, then the items' pass rate and errors."""
+    table = Table(title=f"{escape(eval_object['name'])}: pass rate by model")
+    table.add_column("testing criterion")
+    for followed in runs:
+        table.add_column(escape(followed.label), justify="right")
+    for criterion in eval_object["testing_criteria"]:
+        cells = []
+        for followed in runs:
+            found = {r["testing_criteria"]: r for r in followed.run["per_testing_criteria_results"]}
+            result = found.get(criterion["name"], {"passed": 0, "failed": 0})
+            cells.append(_rate(result["passed"], result["failed"]))
+        table.add_row(escape(criterion["name"]), *cells)
+    counts = [f.run["result_counts"] for f in runs]
+    table.add_section()
+    table.add_row("items passed (all criteria)", *(_rate(c["passed"], c["failed"]) for c in counts))
+    table.add_row("items errored", *(f"{c['errored']}/{c['total']}" for c in counts))
+    return table
+
+
+def _said(item: dict[str, Any]) -> str:
+    sample = item.get("sample") or {}
+    error = sample.get("error")
+    text = sample.get("output_text") or (error or {}).get("message") or ""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= OUTPUT_PREVIEW else flat[: OUTPUT_PREVIEW - 1] + "…"
+
+
+def _cell(item: dict[str, Any] | None) -> str:
+    if item is None:
+        return "-"
+    style = STATUS_STYLE.get(item["status"], "")
+    return f"[{style}]{item['status']}[/{style}] {escape(_said(item))}"
+
+
+def disagreements(by_run: list[dict[int, dict[str, Any]]]) -> list[int]:
+    """The indices of the items some run passed and another did not."""
+    indices = sorted({i for items in by_run for i in items})
+    return [
+        i
+        for i in indices
+        if len({items[i]["status"] == "pass" for items in by_run if i in items}) > 1
+    ]
+
+
+def disagreement_table(
+    runs: list[Followed], by_run: list[dict[int, dict[str, Any]]], shown: list[int]
+) -> Table:
+    """The items at ``shown``: a preview of each, and what each model made of it."""
+    table = Table(title="items the models disagree on")
+    table.add_column("item", justify="right")
+    table.add_column("input")
+    for followed in runs:
+        table.add_column(escape(followed.label))
+    for index in shown:
+        item = next(items[index] for items in by_run if index in items)
+        text = json.dumps(item["datasource_item"], ensure_ascii=False)
+        preview = text if len(text) <= ITEM_PREVIEW else text[: ITEM_PREVIEW - 1] + "…"
+        table.add_row(str(index), escape(preview), *(_cell(items.get(index)) for items in by_run))
+    return table
+
+
+def report(
+    api: _Api, eval_object: dict[str, Any], runs: list[Followed], show: int
+) -> Iterator[Any]:
+    """What the command prints once the runs have ended: tables and lines of markup."""
+    yield criteria_table(eval_object, runs)
+    for followed in runs:
+        if followed.run["status"] != "completed":
+            error = followed.run.get("error") or {}
+            reason = error.get("message") or "no reason given"
+            yield (
+                f"[red]run {followed.run['id']} ({escape(followed.label)}) "
+                f"{followed.run['status']}: {escape(reason)}[/red]"
+            )
+    if len(runs) < 2:
+        return
+    by_run = [
+        {
+            item["datasource_item_id"]: item
+            for item in output_items(api, eval_object["id"], f.run["id"])
+        }
+        for f in runs
+    ]
+    differing = disagreements(by_run)
+    if not differing:
+        yield "the models agree on every item"
+        return
+    yield disagreement_table(runs, by_run, differing[:show])
+    if len(differing) > show:
+        yield f"… and {len(differing) - show} more items the models disagree on"
+
+
+def _start(
+    api: _Api, eval_object: dict[str, Any], plan: RunPlan, models: list[str], progress: Progress
+) -> Iterator[Followed]:
+    for label, model in zip(labels(models), models, strict=True):
+        run = api.post(
+            f"/v1/evals/{eval_object['id']}/runs",
+            f"starting a run of {model}",
+            plan.body(model, eval_object["name"]),
+        )
+        task = progress.add_task(escape(label), total=None, status=run["status"])
+        progress.console.print(f"started run {run['id']} of {escape(model)}")
+        yield Followed(label, run, task)
+
+
+@app.command("run")
+def run(
+    eval_id: Annotated[str, typer.Argument(help="The eval to run (eval_...)")],
+    model: Annotated[
+        list[str],
+        typer.Option("--model", envvar="WORKHORSE_EVAL_MODEL", help="A model to run; repeat it"),
+    ],
+    file: Annotated[
+        str,
+        typer.Option(
+            "--file",
+            envvar="WORKHORSE_EVAL_FILE",
+            help='A file id: JSONL of {"item": {...}} lines, uploaded with purpose evals',
+        ),
+    ],
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WORKHORSE_EVAL_PROMPT",
+            help="The user message, a template like '{{item.question}}' (default: item.input)",
+        ),
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option(envvar="WORKHORSE_EVAL_SYSTEM", help="A system message before the prompt"),
+    ] = None,
+    file_search: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file-search",
+            envvar="WORKHORSE_EVAL_FILE_SEARCH",
+            help="A vector store the models answer from; repeat it",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(envvar="WORKHORSE_EVAL_SEED")] = None,
+    temperature: Annotated[
+        float | None, typer.Option(envvar="WORKHORSE_EVAL_TEMPERATURE", min=0, max=2)
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            envvar="WORKHORSE_EVAL_MAX_TOKENS", min=1, help="Tokens an answer may have at most"
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(envvar="WORKHORSE_EVAL_NAME", help="Name of the runs (default: eval: model)"),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="WORKHORSE_EVAL_TIMEOUT",
+            min=1,
+            help="Seconds to wait for the runs; then the unfinished ones are cancelled",
+        ),
+    ] = 3600,
+    show: Annotated[
+        int,
+        typer.Option(
+            envvar="WORKHORSE_EVAL_SHOW", min=0, help="Items of disagreement shown at most"
+        ),
+    ] = 20,
+    url: Annotated[
+        str, typer.Option(envvar="WORKHORSE_URL", help="The running server")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="WORKHORSE_API_KEY", help="Default: the data dir's first key"),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run an eval once per model on a server, follow the runs and compare the models.
+
+    Exits 0 when every run completed, 1 otherwise, 130 on Ctrl-C (which cancels them).
+    """
+    if system is not None and prompt is None:
+        typer.echo("--system goes with --prompt (the default input is item.input)", err=True)
+        raise typer.Exit(2)
+    key = _client_key(api_key, settings_from(data_dir=data_dir))
+    plan = RunPlan(
+        file, prompt, system, tuple(file_search or ()), seed, temperature, max_tokens, name
+    )
+    console = Console(stderr=True)
+    headers = {"Authorization": f"Bearer {key}"}
+    import httpx
+
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        api = _Api(http)
+        try:
+            eval_object = api.get(f"/v1/evals/{eval_id}", f"reading eval {eval_id}")
+            runs = _run_all(api, eval_object, plan, model, console, time.monotonic() + timeout)
+            output = Console()
+            for shown in report(api, eval_object, runs, show):
+                output.print(shown)
+        except EvalError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from exc
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+    if not all(f.run["status"] == "completed" for f in runs):
+        raise typer.Exit(1)
+
+
+def _run_all(
+    api: _Api,
+    eval_object: dict[str, Any],
+    plan: RunPlan,
+    models: list[str],
+    console: Console,
+    deadline: float,
+) -> list[Followed]:
+    """Start and follow the runs to their end; Ctrl-C, ``deadline`` or a refusal cancels
+    the ones started."""
+    eval_id = eval_object["id"]
+    criteria = ", ".join(c["name"] for c in eval_object["testing_criteria"])
+    console.print(
+        f"eval {eval_id}: [bold]{escape(eval_object['name'])}[/bold] ({escape(criteria)})"
+    )
+    runs: list[Followed] = []
+    try:
+        with _progress(console) as progress:
+            for started in _start(api, eval_object, plan, models, progress):
+                runs.append(started)
+            _follow(api, eval_id, runs, progress, deadline)
+    except KeyboardInterrupt:
+        console.print("interrupted; cancelling the runs")
+        _cancel(api, eval_id, runs, console)
+        raise typer.Exit(130) from None
+    except TimedOut:
+        console.print("[red]timed out waiting for the runs; cancelling them[/red]")
+        _cancel(api, eval_id, runs, console)
+        raise typer.Exit(1) from None
+    except EvalError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        _cancel(api, eval_id, runs, console)
+        raise typer.Exit(1) from exc
+    return runs
