@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
@@ -395,9 +396,14 @@ def run(
             help="A vector store the models answer from; repeat it",
         ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(envvar="WORKHORSE_EVAL_SEED")] = None,
+    seed: Annotated[
+        int | None, typer.Option(envvar="WORKHORSE_EVAL_SEED", help="Seed of the sampling")
+    ] = None,
     temperature: Annotated[
-        float | None, typer.Option(envvar="WORKHORSE_EVAL_TEMPERATURE", min=0, max=2)
+        float | None,
+        typer.Option(
+            envvar="WORKHORSE_EVAL_TEMPERATURE", min=0, max=2, help="Sampling temperature"
+        ),
     ] = None,
     max_tokens: Annotated[
         int | None,
@@ -450,7 +456,7 @@ def run(
     with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
         api = _Api(http)
         try:
-            eval_object = api.get(f"/v1/evals/{eval_id}", f"reading eval {eval_id}")
+            eval_object = api.get(f"/v1/evals/{quote(eval_id, safe='')}", f"reading eval {eval_id}")
             runs = _run_all(api, eval_object, plan, model, console, time.monotonic() + timeout)
             output = Console()
             for shown in report(api, eval_object, runs, show):

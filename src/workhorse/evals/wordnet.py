@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -117,7 +118,10 @@ def open_wordnet(cache_dir: Path, source: Path = DEBIAN_WORDNET) -> Any | None:
             return None
 
     try:
-        return _Reader(str(folder), None)
+        with warnings.catch_warnings():
+            # It warns that it has no multilingual data (NLTK's Open Multilingual Wordnet).
+            warnings.simplefilter("ignore", UserWarning)
+            return _Reader(str(folder), None)
     except (OSError, LookupError) as exc:
         log.warning("WordNet could not be read; METEOR matches words and stems only", exc_info=exc)
         return None

@@ -110,6 +110,7 @@ class EvalItemStore:
                 created_at=int(time.time()),
             )
             .on_conflict_do_nothing()
+            .returning(_I.c.id)
         )
 
         def work(conn: Connection) -> bool:
@@ -122,7 +123,7 @@ class EvalItemStore:
             if held is None:
                 raise NotHeld(run_id)
             counter = {PASS: _R.c.passed, FAIL: _R.c.failed, ERROR: _R.c.errored}[graded.status]
-            if not conn.execute(insert).rowcount:
+            if conn.execute(insert).first() is None:  # recorded before
                 return False
             conn.execute(update(_R).where(_R.c.id == run_id).values({counter: counter + 1}))
             if graded.status != ERROR:
