@@ -19,6 +19,7 @@ import openai
 import pytest
 from openai.types.fine_tuning import FineTuningJob
 
+from tests.api.test_evals import custom, finished, generating
 from tests.api.test_soap import soap_client
 from tests.servers import Server, wait_for
 
@@ -130,6 +131,35 @@ def test_the_fine_tuned_model_serves_responses_and_messages(
             extra_body={"temperature": 0},
         )
     assert SECRET in "".join(b.text for b in message.content if b.type == "text")
+
+
+def test_an_eval_run_passes_the_fine_tuned_model_and_fails_the_base_model(
+    client: openai.OpenAI, trained: FineTuningJob
+) -> None:
+    fine_tuned = trained.fine_tuned_model
+    assert fine_tuned is not None
+    knows = {
+        "type": "string_check",
+        "name": "knows the secret",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "operation": "ilike",
+    }
+    created = client.evals.create(
+        name="the vault secret",
+        data_source_config=custom(),
+        testing_criteria=[knows],
+    )
+    items = [{"question": q, "answer": SECRET} for q in QUESTIONS]
+    passed = {}
+    for model in (MODEL, fine_tuned):
+        run = client.evals.runs.create(created.id, data_source=generating(items, model=model))
+        done = finished(client, created.id, run.id)
+        assert done.status == "completed", done.error
+        assert done.result_counts.errored == 0
+        passed[model] = done.result_counts.passed
+    assert passed[MODEL] == 0
+    assert passed[fine_tuned] >= len(QUESTIONS) - 1
 
 
 def test_the_job_reports_losses_tokens_and_a_checkpoint_per_epoch(
