@@ -351,15 +351,14 @@ def report(
 def _start(
     api: _Api, eval_object: dict[str, Any], plan: RunPlan, models: list[str], progress: Progress
 ) -> Iterator[Followed]:
+    """The runs, each started as the one before it has been taken."""
     for label, model in zip(labels(models), models, strict=True):
         run = api.post(
             f"/v1/evals/{eval_object['id']}/runs",
             f"starting a run of {model}",
             plan.body(model, eval_object["name"]),
         )
-        task = progress.add_task(escape(label), total=None, status=run["status"])
-        progress.console.print(f"started run {run['id']} of {escape(model)}")
-        yield Followed(label, run, task)
+        yield Followed(label, run, progress.add_task(escape(label), total=None, status=""))
 
 
 @app.command("run")
@@ -490,6 +489,11 @@ def _run_all(
         with _progress(console) as progress:
             for started in _start(api, eval_object, plan, models, progress):
                 runs.append(started)
+                # Said once it is in ``runs``: from here on Ctrl-C cancels it.
+                progress.console.print(
+                    f"started run {started.run['id']} of {escape(started.label)}"
+                )
+                _show(progress, started)
             _follow(api, eval_id, runs, progress, deadline)
     except KeyboardInterrupt:
         console.print("interrupted; cancelling the runs")
