@@ -26,6 +26,7 @@ from workhorse.store.files import FileStore
 from workhorse.store.fine_tuned_models import FineTunedModelStore
 from workhorse.store.fine_tuning import FineTuningStore
 from workhorse.store.idempotency import IdempotencyStore
+from workhorse.store.messages import MessageStore
 from workhorse.store.projects import ProjectStore
 from workhorse.store.responses import ResponseStore
 from workhorse.store.uploads import UploadStore
@@ -49,6 +50,8 @@ class Container:
     conversations: ConversationStore
     chat_completions: ChatCompletionStore
     """Chat completions created with ``store: true``."""
+    stored_messages: MessageStore
+    """Anthropic Messages answers created with ``store: true``."""
     feedback: FeedbackStore
     """Ratings of answers."""
     evals: EvalStore

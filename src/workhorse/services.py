@@ -36,6 +36,7 @@ from workhorse.store.fine_tuned_models import FineTunedModelStore
 from workhorse.store.fine_tuning import FineTuningStore
 from workhorse.store.idempotency import IdempotencyStore
 from workhorse.store.limits import LimitStore
+from workhorse.store.messages import MessageStore
 from workhorse.store.projects import ProjectStore
 from workhorse.store.request_log import RequestLog
 from workhorse.store.responses import ResponseStore
@@ -104,6 +105,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         ),
         conversations=ConversationStore(db),
         chat_completions=ChatCompletionStore(db),
+        stored_messages=MessageStore(db),
         feedback=FeedbackStore(db),
         evals=EvalStore(db),
         eval_items=EvalItemStore(db),

@@ -1,6 +1,7 @@
-"""Feedback: rate responses, stored chat completions and conversation items; a subject
-rated again keeps its history and the newest counts; filters; delete; the JSONL export
-carries the rated exchange; another project can rate none of them."""
+"""Feedback: rate responses, stored chat completions, stored Anthropic messages and
+conversation items; a subject rated again keeps its history and the newest counts;
+filters; delete; the JSONL export carries the rated exchange; another project can rate
+none of them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import uuid
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 
@@ -151,3 +153,49 @@ def test_the_export_and_dataset_paths_answer_only_their_methods(server: Server) 
         assert answer.headers["allow"] == allowed
     unknown = httpx.get(server.v1 + "/feedback/fb_" + "0" * 32, headers=server.headers())
     assert unknown.status_code == 404
+
+
+def test_a_stored_anthropic_message_is_rated_and_exported(server: Server) -> None:
+    with anthropic.Anthropic(
+        base_url=server.base_url, api_key=server.api_key, max_retries=0
+    ) as claude:
+        kept = claude.messages.create(
+            model=MODEL,
+            max_tokens=8,
+            system="Be brief.",
+            messages=[{"role": "user", "content": "Name a colour."}],
+            extra_body={"store": True},
+        )
+        with claude.messages.stream(
+            model=MODEL,
+            max_tokens=8,
+            messages=[{"role": "user", "content": "Name a fruit."}],
+            extra_body={"store": True},
+        ) as stream:
+            streamed = stream.get_final_message()
+        unkept = claude.messages.create(
+            model=MODEL, max_tokens=4, messages=[{"role": "user", "content": "Hi."}]
+        )
+    tag = uuid.uuid4().hex[:12]
+    for message in (kept, streamed):
+        rated = rate(
+            server, {"subject": {"type": "message", "id": message.id}, "rating": 4, "tags": [tag]}
+        )
+        assert rated.status_code == 200, rated.text
+        assert rated.json()["model"] == MODEL
+    refused = rate(server, {"subject": {"type": "message", "id": unkept.id}, "rating": "up"})
+    assert refused.status_code == 404
+    assert refused.json()["error"]["param"] == "subject.id"
+    exported = httpx.get(
+        server.v1 + "/feedback/export", params={"tag": tag}, headers=server.headers()
+    )
+    lines = [json.loads(line) for line in exported.text.splitlines()]
+    exchanges = {line["subject"]["id"]: line["exchange"] for line in lines}
+    colour = exchanges[kept.id]
+    assert colour["input"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Name a colour."},
+    ]
+    assert colour["output"] == "".join(b.text for b in kept.content if b.type == "text")
+    fruit = exchanges[streamed.id]
+    assert fruit["output"] == "".join(b.text for b in streamed.content if b.type == "text")

@@ -7,21 +7,9 @@ from typing import Annotated
 
 import typer
 
-from workhorse.cli.common import DataDirOption, settings_from
-from workhorse.config import INITIAL_KEY_FILE, Settings
+from workhorse.cli.common import DataDirOption, client_key, settings_from
 
 app = typer.Typer()
-
-
-def _client_key(api_key: str | None, settings: Settings) -> str:
-    """The key a client command sends: the one given, else the data dir's first key."""
-    if api_key is not None:
-        return api_key
-    key_file = settings.data_dir / INITIAL_KEY_FILE
-    if not key_file.exists():
-        typer.echo("no API key: pass --api-key or set WORKHORSE_API_KEY", err=True)
-        raise typer.Exit(2)
-    return key_file.read_text().strip()
 
 
 @app.command()
@@ -45,7 +33,7 @@ def ingest(
     from workhorse.ingest_client import IngestError, ingest_paths, summary
 
     settings = settings_from(data_dir=data_dir)
-    key = _client_key(api_key, settings)
+    key = client_key(api_key, settings)
     console = Console(stderr=True)
     try:
         outcome = ingest_paths(
@@ -99,7 +87,7 @@ def train(
     from workhorse.train_client import train as train_on_server
 
     settings = settings_from(data_dir=data_dir)
-    key = _client_key(api_key, settings)
+    key = client_key(api_key, settings)
     request = JobRequest(
         training=training_file,
         validation=validation,

@@ -1,4 +1,5 @@
-"""What the command groups share: settings from flags, the local stores, durations."""
+"""What the command groups share: settings from flags, a client's API key, the local stores,
+durations."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Annotated, TypeVar
 import typer
 from pydantic import ValidationError
 
-from workhorse.config import Settings
+from workhorse.config import INITIAL_KEY_FILE, Settings
 from workhorse.errors import InvalidRequest, WorkhorseError
 from workhorse.governance.limits import Limits, parse_budget
 from workhorse.store.api_keys import ApiKeyStore
@@ -39,6 +40,17 @@ def settings_from(**overrides: object) -> Settings:
     except ValidationError as exc:
         typer.echo(f"invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def client_key(api_key: str | None, settings: Settings) -> str:
+    """The key a client command sends: the one given, else the data dir's first key."""
+    if api_key is not None:
+        return api_key
+    key_file = settings.data_dir / INITIAL_KEY_FILE
+    if not key_file.exists():
+        typer.echo("no API key: pass --api-key or set WORKHORSE_API_KEY", err=True)
+        raise typer.Exit(2)
+    return key_file.read_text().strip()
 
 
 @dataclass(frozen=True)

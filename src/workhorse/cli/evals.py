@@ -2,20 +2,18 @@
 running server, followed with a progress bar each, then compared: each testing
 criterion's pass rate by model, and the items the models disagree on.
 
-It speaks the server's Evals API (OpenAI's), so the runs are what any client's would be:
-durable, listed, their output items kept. Ctrl-C, or ``--timeout``, cancels the runs it
-started that have not ended.
+It speaks the server's Evals API (OpenAI's) through ``workhorse.eval_client``, so the runs
+are what any client's would be: durable, listed, their output items kept. Ctrl-C, or
+``--timeout``, cancels the runs it started that have not ended.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -30,132 +28,23 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from workhorse.cli.clients import _client_key
-from workhorse.cli.common import DataDirOption, settings_from
-
-if TYPE_CHECKING:
-    # Imported where it is used: every ``workhorse`` command imports this module, and
-    # httpx would add a tenth to their start.
-    import httpx
+from workhorse.cli.common import DataDirOption, client_key, settings_from
+from workhorse.eval_client import (
+    EvalClient,
+    EvalError,
+    RunPlan,
+    TimedOut,
+    connect,
+    disagreements,
+    ended,
+    follow,
+)
 
 app = typer.Typer(help="Run evals on a server and compare models.", no_args_is_help=True)
 
-POLL_S = 0.5
-PAGE = 100
-ENDED = ("completed", "failed", "canceled")
-POST_ATTEMPTS = 3
-"""A POST that got no answer is sent again, with the same Idempotency-Key."""
 ITEM_PREVIEW = 60
 OUTPUT_PREVIEW = 40
 STATUS_STYLE = {"pass": "green", "fail": "red", "error": "yellow"}
-
-
-class EvalError(Exception):
-    """The server refused a step, or could not be reached; the message says which."""
-
-
-class TimedOut(Exception):
-    """The runs had not all ended within ``--timeout``."""
-
-
-class _Api:
-    """The server's HTTP API, its refusals and unreachability raised as ``EvalError``."""
-
-    def __init__(self, http: httpx.Client) -> None:
-        self.http = http
-
-    def get(self, path: str, what: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        import httpx
-
-        try:
-            response = self.http.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise EvalError(f"cannot reach the server at {self.http.base_url}: {exc}") from exc
-        return _body(response, what)
-
-    def post(self, path: str, what: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST, sent again when no answer came or the server was briefly unavailable; one
-        Idempotency-Key for all the tries, so the server acts on it once."""
-        import httpx
-
-        headers = {"Idempotency-Key": str(uuid.uuid4())}
-        for attempt in range(1, POST_ATTEMPTS + 1):
-            try:
-                response = self.http.post(path, json=body, headers=headers)
-            except httpx.TransportError as exc:
-                if attempt == POST_ATTEMPTS:
-                    raise EvalError(
-                        f"cannot reach the server at {self.http.base_url}: {exc}"
-                    ) from exc
-            else:
-                if attempt == POST_ATTEMPTS or not _passing_trouble(response):
-                    return _body(response, what)
-            time.sleep(attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _error(response: httpx.Response) -> dict[str, Any]:
-    try:
-        error: dict[str, Any] = response.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        return {"message": response.text[:200]}
-    return error
-
-
-def _passing_trouble(response: httpx.Response) -> bool:
-    """An answer worth trying again: the server (or a proxy) briefly unavailable, or an
-    earlier try with the same key still being answered."""
-    if response.status_code in (502, 503, 504):
-        return True
-    return response.status_code == 409 and _error(response).get("code") == (
-        "idempotency_key_in_progress"
-    )
-
-
-def _body(response: httpx.Response, what: str) -> dict[str, Any]:
-    if response.status_code >= 400:
-        raise EvalError(f"{what}: {response.status_code} {_error(response).get('message')}")
-    body: dict[str, Any] = response.json()
-    return body
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What every run of the command does; only the model differs between them."""
-
-    file_id: str
-    prompt: str | None = None
-    system: str | None = None
-    vector_store_ids: tuple[str, ...] = ()
-    seed: int | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    name: str | None = None
-
-    def body(self, model: str, eval_name: str) -> dict[str, Any]:
-        """The ``POST /v1/evals/{eval_id}/runs`` body of ``model``'s run."""
-        if self.prompt is None:
-            messages: dict[str, Any] = {"type": "item_reference", "item_reference": "item.input"}
-        else:
-            system = [{"role": "system", "content": self.system}] if self.system else []
-            template = [*system, {"role": "user", "content": self.prompt}]
-            messages = {"type": "template", "template": template}
-        given = {
-            "seed": self.seed,
-            "temperature": self.temperature,
-            "max_completion_tokens": self.max_tokens,
-        }
-        source: dict[str, Any] = {
-            "type": "completions",
-            "source": {"type": "file_id", "id": self.file_id},
-            "model": model,
-            "input_messages": messages,
-            "sampling_params": {k: v for k, v in given.items() if v is not None},
-        }
-        if self.vector_store_ids:
-            source["file_search"] = {"vector_store_ids": list(self.vector_store_ids)}
-        name = self.name or f"{eval_name}: {model}"
-        return {"name": name[:256], "data_source": source}
 
 
 @dataclass
@@ -168,7 +57,7 @@ class Followed:
 
     @property
     def ended(self) -> bool:
-        return self.run["status"] in ENDED
+        return ended(self.run)
 
 
 def labels(models: Sequence[str]) -> list[str]:
@@ -203,51 +92,30 @@ def _show(progress: Progress, followed: Followed) -> None:
 
 
 def _follow(
-    api: _Api, eval_id: str, runs: list[Followed], progress: Progress, deadline: float
+    client: EvalClient, eval_id: str, runs: list[Followed], progress: Progress, deadline: float
 ) -> None:
-    """Poll the runs until every one has ended; ``TimedOut`` past ``deadline``."""
-    while True:
-        for followed in runs:
-            if not followed.ended:
-                followed.run = api.get(
-                    f"/v1/evals/{eval_id}/runs/{followed.run['id']}",
-                    f"reading run {followed.run['id']}",
-                )
-                _show(progress, followed)
-        if all(f.ended for f in runs):
-            return
-        if time.monotonic() > deadline:
-            raise TimedOut
-        time.sleep(POLL_S)
+    """Poll the runs until every one has ended, moving their bars; ``TimedOut`` past
+    ``deadline``."""
+
+    def read(index: int, run: dict[str, Any]) -> None:
+        runs[index].run = run
+        _show(progress, runs[index])
+
+    follow(client, eval_id, [f.run for f in runs], deadline, read)
 
 
-def _cancel(api: _Api, eval_id: str, runs: list[Followed], console: Console) -> None:
+def _cancel(client: EvalClient, eval_id: str, runs: list[Followed], console: Console) -> None:
     """Cancel the runs that have not ended, saying which; a refusal is said, not raised."""
     for followed in runs:
         if followed.ended:
             continue
         run_id = followed.run["id"]
         try:
-            api.post(f"/v1/evals/{eval_id}/runs/{run_id}/cancel", f"cancelling run {run_id}")
+            client.cancel_run(eval_id, run_id)
         except EvalError as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
         else:
             console.print(f"cancelled run {run_id} ({escape(followed.label)})")
-
-
-def output_items(api: _Api, eval_id: str, run_id: str) -> Iterator[dict[str, Any]]:
-    """Every output item of the run, page by page."""
-    params: dict[str, Any] = {"limit": PAGE}
-    while True:
-        page = api.get(
-            f"/v1/evals/{eval_id}/runs/{run_id}/output_items",
-            f"reading the output items of run {run_id}",
-            params,
-        )
-        yield from page["data"]
-        if not page["has_more"] or not page["data"]:
-            return
-        params["after"] = page["last_id"]
 
 
 def _rate(passed: int, failed: int) -> str:
@@ -290,16 +158,6 @@ def _cell(item: dict[str, Any] | None) -> str:
     return f"[{style}]{item['status']}[/{style}] {escape(_said(item))}"
 
 
-def disagreements(by_run: list[dict[int, dict[str, Any]]]) -> list[int]:
-    """The indices of the items some run passed and another did not."""
-    indices = sorted({i for items in by_run for i in items})
-    return [
-        i
-        for i in indices
-        if len({items[i]["status"] == "pass" for items in by_run if i in items}) > 1
-    ]
-
-
 def disagreement_table(
     runs: list[Followed], by_run: list[dict[int, dict[str, Any]]], shown: list[int]
 ) -> Table:
@@ -318,7 +176,7 @@ def disagreement_table(
 
 
 def report(
-    api: _Api, eval_object: dict[str, Any], runs: list[Followed], show: int
+    client: EvalClient, eval_object: dict[str, Any], runs: list[Followed], show: int
 ) -> Iterator[Any]:
     """What the command prints once the runs have ended: tables and lines of markup."""
     yield criteria_table(eval_object, runs)
@@ -332,13 +190,7 @@ def report(
             )
     if len(runs) < 2:
         return
-    by_run = [
-        {
-            item["datasource_item_id"]: item
-            for item in output_items(api, eval_object["id"], f.run["id"])
-        }
-        for f in runs
-    ]
+    by_run = [client.items_by_index(eval_object["id"], f.run["id"]) for f in runs]
     differing = disagreements(by_run)
     if not differing:
         yield "the models agree on every item"
@@ -349,15 +201,15 @@ def report(
 
 
 def _start(
-    api: _Api, eval_object: dict[str, Any], plan: RunPlan, models: list[str], progress: Progress
+    client: EvalClient,
+    eval_object: dict[str, Any],
+    plan: RunPlan,
+    models: list[str],
+    progress: Progress,
 ) -> Iterator[Followed]:
     """The runs, each started as the one before it has been taken."""
     for label, model in zip(labels(models), models, strict=True):
-        run = api.post(
-            f"/v1/evals/{eval_object['id']}/runs",
-            f"starting a run of {model}",
-            plan.body(model, eval_object["name"]),
-        )
+        run = client.start_run(eval_object["id"], model, plan.body(model, eval_object["name"]))
         yield Followed(label, run, progress.add_task(escape(label), total=None, status=""))
 
 
@@ -444,21 +296,17 @@ def run(
     if system is not None and prompt is None:
         typer.echo("--system goes with --prompt (the default input is item.input)", err=True)
         raise typer.Exit(2)
-    key = _client_key(api_key, settings_from(data_dir=data_dir))
+    key = client_key(api_key, settings_from(data_dir=data_dir))
     plan = RunPlan(
         file, prompt, system, tuple(file_search or ()), seed, temperature, max_tokens, name
     )
     console = Console(stderr=True)
-    headers = {"Authorization": f"Bearer {key}"}
-    import httpx
-
-    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
-        api = _Api(http)
+    with connect(url, key) as client:
         try:
-            eval_object = api.get(f"/v1/evals/{quote(eval_id, safe='')}", f"reading eval {eval_id}")
-            runs = _run_all(api, eval_object, plan, model, console, time.monotonic() + timeout)
+            eval_object = client.read_eval(eval_id)
+            runs = _run_all(client, eval_object, plan, model, console, time.monotonic() + timeout)
             output = Console()
-            for shown in report(api, eval_object, runs, show):
+            for shown in report(client, eval_object, runs, show):
                 output.print(shown)
         except EvalError as exc:
             typer.echo(str(exc), err=True)
@@ -470,7 +318,7 @@ def run(
 
 
 def _run_all(
-    api: _Api,
+    client: EvalClient,
     eval_object: dict[str, Any],
     plan: RunPlan,
     models: list[str],
@@ -487,24 +335,24 @@ def _run_all(
     runs: list[Followed] = []
     try:
         with _progress(console) as progress:
-            for started in _start(api, eval_object, plan, models, progress):
+            for started in _start(client, eval_object, plan, models, progress):
                 runs.append(started)
                 # Said once it is in ``runs``: from here on Ctrl-C cancels it.
                 progress.console.print(
                     f"started run {started.run['id']} of {escape(started.label)}"
                 )
                 _show(progress, started)
-            _follow(api, eval_id, runs, progress, deadline)
+            _follow(client, eval_id, runs, progress, deadline)
     except KeyboardInterrupt:
         console.print("interrupted; cancelling the runs")
-        _cancel(api, eval_id, runs, console)
+        _cancel(client, eval_id, runs, console)
         raise typer.Exit(130) from None
     except TimedOut:
         console.print("[red]timed out waiting for the runs; cancelling them[/red]")
-        _cancel(api, eval_id, runs, console)
+        _cancel(client, eval_id, runs, console)
         raise typer.Exit(1) from None
     except EvalError as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
-        _cancel(api, eval_id, runs, console)
+        _cancel(client, eval_id, runs, console)
         raise typer.Exit(1) from exc
     return runs

@@ -8,15 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workhorse.api.shared import Cursor, MetadataMap, when
 
-SubjectType = Literal["response", "chat_completion", "conversation_item"]
+SubjectType = Literal["response", "chat_completion", "message", "conversation_item"]
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
 Score = Annotated[float, Field(ge=1, le=5)]
 """A numeric rating's declared range: 1 (worst) to 5 (best)."""
 
 
 class Subject(BaseModel):
-    """What is rated: a response, a stored chat completion, or a conversation's item
-    (which names its conversation)."""
+    """What is rated: a response, a stored chat completion, a stored Anthropic message
+    (``store: true`` on ``/v1/messages``), or a conversation's item (which names its
+    conversation)."""
 
     model_config = ConfigDict(
         extra="forbid",

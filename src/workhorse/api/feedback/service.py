@@ -28,6 +28,7 @@ from workhorse.governance.meter import Meter
 from workhorse.http.multipart import ReceivedFile
 from workhorse.store.chat_completions import StoredCompletion
 from workhorse.store.feedback import Feedback, FeedbackFilters
+from workhorse.store.messages import KeptMessage
 from workhorse.store.responses import StoredResponse
 
 SCORE_RANGE = (1.0, 5.0)
@@ -92,12 +93,19 @@ async def _item_exchange(container: Container, owner: str, subject: Subject) -> 
     }
 
 
+def message_exchange_of(found: KeptMessage) -> Exchange:
+    return {"input": found.input, "output": found.output, "model": found.model}
+
+
 async def exchange(container: Container, owner: str, subject: Subject) -> Exchange:
     """The rated exchange; 404 when the subject does not exist in the caller's project."""
     if subject.type == "response":
         return await _response_exchange(container, owner, subject)
     if subject.type == "chat_completion":
         return await _completion_exchange(container, owner, subject)
+    if subject.type == "message":
+        kept = await container.stored_messages.get(owner, subject.id, param="subject.id")
+        return message_exchange_of(kept)
     return await _item_exchange(container, owner, subject)
 
 
@@ -178,10 +186,11 @@ async def exchanges(
     container: Container, owner: str, batch: list[Feedback]
 ) -> list[Exchange | None]:
     """The exchange of each rating of ``batch`` (None where its subject was deleted since):
-    responses and completions in one query each, conversation items one by one."""
+    responses, completions and messages in one query each, conversation items one by one."""
     ids = {kind: [f.subject_id for f in batch if f.subject_type == kind] for kind in KINDS}
     responses = await container.responses.get_many(owner, ids["response"])
     completions = await container.chat_completions.get_many(owner, ids["chat_completion"])
+    messages = await container.stored_messages.get_many(owner, ids["message"])
     found: list[Exchange | None] = []
     for feedback in batch:
         if feedback.subject_type == "response":
@@ -190,6 +199,9 @@ async def exchanges(
         elif feedback.subject_type == "chat_completion":
             completion = completions.get(feedback.subject_id)
             found.append(completion_exchange_of(completion) if completion else None)
+        elif feedback.subject_type == "message":
+            message = messages.get(feedback.subject_id)
+            found.append(message_exchange_of(message) if message else None)
         else:
             try:
                 found.append(await exchange(container, owner, record_subject(feedback)))
@@ -198,7 +210,7 @@ async def exchanges(
     return found
 
 
-KINDS = ("response", "chat_completion", "conversation_item")
+KINDS = ("response", "chat_completion", "message", "conversation_item")
 
 
 async def export_lines(

@@ -152,6 +152,9 @@ class MessageCreateRequest(MessagesInput):
     service_tier: Literal["auto", "standard_only"] | None = None
     """Accepted and ignored: there is one tier."""
     stream: bool = False
+    store: bool = False
+    """Workhorse extension: keep the exchange so that ``/v1/feedback`` can rate it
+    (subject type ``message``, by the answer's ``id``)."""
 
 
 class MessageCountTokensRequest(MessagesInput):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -129,8 +129,11 @@ async def create(container: Container, meter: Meter, request: MessageCreateReque
         await generation.aclose()
     if finish is None:
         raise WorkhorseError(f"model {request.model!r} ended without finishing")
+    message_id = _message_id()
+    if request.store:
+        await _keep(container, meter, request, message_id, "".join(parts))
     return Message(
-        id=_message_id(),
+        id=message_id,
         content=[MessageTextOut(text="".join(parts))],
         model=request.model,
         stop_reason=stop_reason(finish, window_limited=window_limited),
@@ -138,6 +141,15 @@ async def create(container: Container, meter: Meter, request: MessageCreateReque
         usage=MessageUsage(
             input_tokens=finish.prompt_tokens, output_tokens=finish.completion_tokens
         ),
+    )
+
+
+async def _keep(
+    container: Container, meter: Meter, request: MessageCreateRequest, message_id: str, text: str
+) -> None:
+    asked = [{"role": m.role, "content": m.content} for m in chat_messages(request)]
+    await container.stored_messages.add(
+        meter.project_id, meter.api_key_id, message_id, request.model, asked, text
     )
 
 
@@ -156,7 +168,15 @@ async def start_stream(
     """Start the generation (errors raise here) and return its events."""
     params = generation_params(request)
     generation, window_limited = await _start(container, meter, request, params)
-    events = stream_events(generation, request.model, request_id, window_limited=window_limited)
+    kept = None
+    if request.store:
+
+        async def kept(message_id: str, text: str) -> None:
+            await _keep(container, meter, request, message_id, text)
+
+    events = stream_events(
+        generation, request.model, request_id, window_limited=window_limited, kept=kept
+    )
     return _ClosingEvents(generation, events)
 
 
@@ -187,10 +207,16 @@ def _event(name: str, **fields: Any) -> SSEEvent:
 
 
 async def stream_events(
-    generation: Generation, model: str, request_id: str | None, *, window_limited: bool = False
+    generation: Generation,
+    model: str,
+    request_id: str | None,
+    *,
+    window_limited: bool = False,
+    kept: Callable[[str, str], Awaitable[None]] | None = None,
 ) -> AsyncGenerator[SSEEvent, None]:
     """Anthropic's event sequence: message_start, content_block_start, ping, deltas,
-    content_block_stop, message_delta, message_stop."""
+    content_block_stop, message_delta, message_stop (``kept`` stores the whole answer
+    before its last events, so a reader finds it)."""
     start = Message(
         id=_message_id(),
         content=[],
@@ -199,6 +225,7 @@ async def stream_events(
         stop_sequence=None,
         usage=MessageUsage(input_tokens=generation.prompt_tokens, output_tokens=0),
     )
+    parts: list[str] = []
     try:
         yield _event("message_start", message=start.model_dump(mode="json"))
         yield _event("content_block_start", index=0, content_block={"type": "text", "text": ""})
@@ -206,11 +233,14 @@ async def stream_events(
         async for event in generation:
             if isinstance(event, TextDelta):
                 if event.text:
+                    parts.append(event.text)
                     delta = {"type": "text_delta", "text": event.text}
                     yield _event("content_block_delta", index=0, delta=delta)
                 continue
             if not isinstance(event, Finish):
                 continue  # tools are refused before a message starts
+            if kept is not None:
+                await kept(start.id, "".join(parts))
             yield _event("content_block_stop", index=0)
             stop_sequence = event.stop_sequence if event.finish_reason == "stop" else None
             yield _event(

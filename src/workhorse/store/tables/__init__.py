@@ -24,6 +24,7 @@ from workhorse.store.tables.content import (
     ResponseEvent,
     ResponseRecord,
     StoredChatCompletion,
+    StoredMessage,
     Upload,
     UploadPart,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "ResponseEvent",
     "ResponseRecord",
     "StoredChatCompletion",
+    "StoredMessage",
     "TokenReservation",
     "UTCDateTime",
     "Upload",

@@ -133,6 +133,22 @@ class UploadPart(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class StoredMessage(Base):
+    """An Anthropic Messages API answer kept with ``store: true`` (Workhorse's extension),
+    so that it can be rated: the request's system prompt and turns, and the answer."""
+
+    __tablename__ = "stored_messages"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(256))
+    input_json: Mapped[str] = mapped_column(Text)
+    """The system prompt and the turns, as ``{"role", "content"}`` messages."""
+    output_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class StoredChatCompletion(Base):
     """A chat completion created with ``store: true``: its request's messages and the
     answer as the client got it."""

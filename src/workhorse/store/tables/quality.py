@@ -37,7 +37,7 @@ class FeedbackRecord(Base):
     owner: Mapped[str] = mapped_column(String(40))
     api_key_id: Mapped[str | None] = mapped_column(String(40))
     subject_type: Mapped[str] = mapped_column(String(24))
-    """``response``, ``chat_completion`` or ``conversation_item``."""
+    """``response``, ``chat_completion``, ``message`` or ``conversation_item``."""
     subject_id: Mapped[str] = mapped_column(String(128))
     conversation_id: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(256))
