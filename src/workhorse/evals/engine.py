@@ -203,7 +203,8 @@ class RunEngine:
             return None
         done = await self._items.done(run.id)
         try:
-            items = read_items(items_path(self._data_dir, run.id), run.items_sha256)
+            path = items_path(self._data_dir, run.id)
+            items = await asyncio.to_thread(read_items, path, run.items_sha256)
         except ItemsUnreadable as exc:
             error = {"code": "items_unreadable", "message": str(exc)}
             return FAILED if await self._evals.finish(run.id, token, FAILED, error) else None

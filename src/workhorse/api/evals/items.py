@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -197,6 +197,10 @@ class WrittenItems:
     total: int
 
 
+BATCH = 500
+"""Items checked and written per trip to a worker thread (the checks are CPU work)."""
+
+
 async def write_items(
     container: Container,
     owner: str,
@@ -209,18 +213,28 @@ async def write_items(
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     digest, total = hashlib.sha256(), 0
+
+    def write(batch: list[tuple[str, Any]], handle: BinaryIO) -> None:
+        for where, entry in batch:
+            _, line = _check(entry, where, validator, settings.eval_max_item_bytes)
+            digest.update(line)
+            handle.write(line)
+
     try:
         with partial.open("wb") as handle:
-            async for where, entry in _entries(container, owner, request):
-                _, line = _check(entry, where, validator, settings.eval_max_item_bytes)
+            batch: list[tuple[str, Any]] = []
+            async for entry in _entries(container, owner, request):
+                batch.append(entry)
                 total += 1
                 if total > settings.eval_max_items:
                     raise InvalidRequest(
                         f"a run has at most {settings.eval_max_items} items",
                         param="data_source.source",
                     )
-                digest.update(line)
-                handle.write(line)
+                if len(batch) == BATCH:
+                    await asyncio.to_thread(write, batch, handle)
+                    batch = []
+            await asyncio.to_thread(write, batch, handle)
             handle.flush()
             await asyncio.to_thread(os.fsync, handle.fileno())
         if total == 0:
