@@ -287,10 +287,14 @@ class RunEngine:
                     usage.append(graded.usage)
         except (WorkhorseError, GradeFailed, TemplateError) as exc:
             code, message = _reason(exc)
-            sample = {"input": messages, "output": [], "error": {"code": code, "message": message}}
-            return GradedItem(index, ERROR, item, [], sample, usage)
-        status = PASS if all(r["passed"] for r in results) else FAIL
-        return GradedItem(index, status, item, results, sample, usage)
+        except Exception as exc:  # a bug must not stop the run: the item says what broke
+            log.exception("an eval item failed unexpectedly", extra={"run": run.id})
+            code, message = "server_error", f"the item could not be graded ({type(exc).__name__})"
+        else:
+            status = PASS if all(r["passed"] for r in results) else FAIL
+            return GradedItem(index, status, item, results, sample, usage)
+        failed = {"input": messages, "output": [], "error": {"code": code, "message": message}}
+        return GradedItem(index, ERROR, item, [], failed, usage)
 
 
 def _reason(exc: Exception) -> tuple[str, str]:

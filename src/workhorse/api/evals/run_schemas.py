@@ -43,8 +43,8 @@ class StoredCompletionsSource(BaseModel):
     type: Literal["stored_completions"]
     model: str | None = Field(default=None, max_length=400)
     metadata: MetadataMap | None = None
-    created_after: int | None = Field(default=None, ge=0)
-    created_before: int | None = Field(default=None, ge=0)
+    created_after: int | None = Field(default=None, ge=0, le=2**40, description="Unix seconds")
+    created_before: int | None = Field(default=None, ge=0, le=2**40, description="Unix seconds")
     limit: int | None = Field(default=None, ge=1, le=100_000)
 
 
@@ -55,8 +55,8 @@ class ResponsesSource(BaseModel):
     type: Literal["responses"]
     model: str | None = Field(default=None, max_length=400)
     metadata: MetadataMap | None = None
-    created_after: int | None = Field(default=None, ge=0)
-    created_before: int | None = Field(default=None, ge=0)
+    created_after: int | None = Field(default=None, ge=0, le=2**40, description="Unix seconds")
+    created_before: int | None = Field(default=None, ge=0, le=2**40, description="Unix seconds")
     instructions_search: str | None = Field(default=None, max_length=1024)
     limit: int | None = Field(default=None, ge=1, le=100_000)
 
@@ -86,7 +86,7 @@ class SamplingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=32_768)
     reasoning_effort: str | None = None
 
