@@ -37,7 +37,7 @@ class GraderSampling(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    seed: int | None = None
     max_completions_tokens: int | None = Field(default=None, ge=1, le=4096)
     reasoning_effort: str | None = None
 
