@@ -20,6 +20,7 @@ from workhorse.store.chat_completions import ChatCompletionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import Database
 from workhorse.store.eval_items import EvalItemStore
+from workhorse.store.eval_runs import EvalRunStore
 from workhorse.store.evals import EvalStore
 from workhorse.store.feedback import FeedbackStore
 from workhorse.store.files import FileStore
@@ -55,6 +56,7 @@ class Container:
     feedback: FeedbackStore
     """Ratings of answers."""
     evals: EvalStore
+    eval_runs: EvalRunStore
     eval_items: EvalItemStore
     """The graded items of eval runs."""
     eval_queue: EvalQueue

@@ -29,6 +29,7 @@ from workhorse.store.chat_completions import ChatCompletionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import open_database
 from workhorse.store.eval_items import EvalItemStore
+from workhorse.store.eval_runs import EvalRunStore
 from workhorse.store.evals import EvalStore
 from workhorse.store.feedback import FeedbackStore
 from workhorse.store.files import FileStore
@@ -108,6 +109,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         stored_messages=MessageStore(db),
         feedback=FeedbackStore(db),
         evals=EvalStore(db),
+        eval_runs=EvalRunStore(db),
         eval_items=EvalItemStore(db),
         eval_queue=EvalQueue(
             open_huey(settings, "-evals"), workers=settings.eval_workers if chat else 0

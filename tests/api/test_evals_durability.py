@@ -62,17 +62,10 @@ def test_kill_9_during_a_run_then_restart_grades_every_item_once(
     tmp_path: Path, storage_mode: str, request: pytest.FixtureRequest
 ) -> None:
     data_dir = tmp_path / "data"
-    if storage_mode == "sqlite":
-        with run_workhorse(tmp_path, None, data_dir=data_dir, **LEASE) as first:
-            eval_id, run_id = start_and_wait_for_some_items(first)
-            first.process.kill()
-            first.process.wait()
-        with run_workhorse(tmp_path, None, data_dir=data_dir, **LEASE) as again:
-            check_resumed(again, eval_id, run_id)
-        return
-    make: Callable[[], str] = request.getfixturevalue("new_database")
-    database = make()
-    env = {**scaled_env(request), **LEASE}
+    database, env = None, dict(LEASE)
+    if storage_mode == "postgres":
+        make: Callable[[], str] = request.getfixturevalue("new_database")
+        database, env = make(), {**scaled_env(request), **LEASE}
     with run_workhorse(tmp_path, database, data_dir=data_dir, **env) as first:
         eval_id, run_id = start_and_wait_for_some_items(first)
         first.process.kill()

@@ -19,7 +19,8 @@ from workhorse.store.eval_items import (
     ModelUsage,
     NotHeld,
 )
-from workhorse.store.evals import CANCELED, EvalStore, NewRun, new_run_id
+from workhorse.store.eval_runs import CANCELED, EvalRunStore, NewRun, new_run_id
+from workhorse.store.evals import EvalStore
 
 LEASE = timedelta(seconds=30)
 
@@ -31,20 +32,23 @@ def url(storage_mode: str, tmp_path: Path, new_database: Callable[[], str]) -> s
     return new_database()
 
 
-def run(url: str, scenario: Callable[[EvalStore, EvalItemStore], Awaitable[None]]) -> None:
+Scenario = Callable[[EvalStore, EvalRunStore, EvalItemStore], Awaitable[None]]
+
+
+def run(url: str, scenario: Scenario) -> None:
     migrate(url)
 
     async def main() -> None:
         db = open_database(url)
         try:
-            await scenario(EvalStore(db), EvalItemStore(db))
+            await scenario(EvalStore(db), EvalRunStore(db), EvalItemStore(db))
         finally:
             await db.dispose()
 
     asyncio.run(main())
 
 
-async def new_run(evals: EvalStore) -> str:
+async def new_run(evals: EvalStore, runs: EvalRunStore) -> str:
     created = await evals.create(
         "proj_a",
         None,
@@ -54,7 +58,7 @@ async def new_run(evals: EvalStore) -> str:
         metadata={},
     )
     run_id = new_run_id()
-    await evals.create_run(
+    await runs.create(
         "proj_a",
         NewRun(
             id=run_id,
@@ -79,9 +83,9 @@ def graded(index: int, status: str, model: str = "m") -> GradedItem:
 
 
 def test_an_item_recorded_twice_counts_once(url: str) -> None:
-    async def scenario(evals: EvalStore, items: EvalItemStore) -> None:
-        run_id = await new_run(evals)
-        claimed = await evals.claim(run_id, LEASE)
+    async def scenario(evals: EvalStore, runs: EvalRunStore, items: EvalItemStore) -> None:
+        run_id = await new_run(evals, runs)
+        claimed = await runs.claim(run_id, LEASE)
         assert claimed is not None
         _, token, taken_over = claimed
         assert not taken_over
@@ -89,9 +93,9 @@ def test_an_item_recorded_twice_counts_once(url: str) -> None:
         assert not await items.record(run_id, token, graded(0, FAIL))  # a second grading
         assert await items.record(run_id, token, graded(1, FAIL))
         assert await items.record(run_id, token, graded(2, ERROR))
-        run = await evals.get_run("proj_a", None, run_id)
+        run = await runs.get("proj_a", None, run_id)
         assert (run.passed, run.failed, run.errored) == (1, 1, 1)
-        assert await evals.criteria(run_id) == [("c", 1, 1)]
+        assert await runs.criteria(run_id) == [("c", 1, 1)]
         (usage,) = await items.usage(run_id)
         assert (usage.invocations, usage.prompt_tokens, usage.completion_tokens) == (3, 15, 6)
         assert await items.done(run_id) == {0, 1, 2}
@@ -100,23 +104,23 @@ def test_an_item_recorded_twice_counts_once(url: str) -> None:
 
 
 def test_a_holder_that_lost_its_run_records_nothing(url: str) -> None:
-    async def scenario(evals: EvalStore, items: EvalItemStore) -> None:
-        run_id = await new_run(evals)
-        claimed = await evals.claim(run_id, timedelta(seconds=-1))  # its lease ran out
+    async def scenario(evals: EvalStore, runs: EvalRunStore, items: EvalItemStore) -> None:
+        run_id = await new_run(evals, runs)
+        claimed = await runs.claim(run_id, timedelta(seconds=-1))  # its lease ran out
         assert claimed is not None
         stale = claimed[1]
-        retaken = await evals.claim(run_id, LEASE)
+        retaken = await runs.claim(run_id, LEASE)
         assert retaken is not None
         assert retaken[2]  # taken over from a holder that did not let go
         with pytest.raises(NotHeld):
             await items.record(run_id, stale, graded(0, PASS))
         assert await items.record(run_id, retaken[1], graded(0, PASS))
-        cancelled = await evals.cancel_run("proj_a", retaken[0].eval_id, run_id)
+        cancelled = await runs.cancel("proj_a", retaken[0].eval_id, run_id)
         assert cancelled.status == CANCELED
         with pytest.raises(NotHeld):
             await items.record(run_id, retaken[1], graded(1, PASS))
-        assert not await evals.heartbeat(run_id, retaken[1], LEASE)
-        run = await evals.get_run("proj_a", None, run_id)
+        assert not await runs.heartbeat(run_id, retaken[1], LEASE)
+        run = await runs.get("proj_a", None, run_id)
         assert run.passed == 1
 
     run(url, scenario)

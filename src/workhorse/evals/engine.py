@@ -35,7 +35,8 @@ from workhorse.store.eval_items import (
     ModelUsage,
     NotHeld,
 )
-from workhorse.store.evals import COMPLETED, FAILED, EvalStore, RunRecord
+from workhorse.store.eval_runs import COMPLETED, FAILED, EvalRunStore, RunRecord
+from workhorse.store.evals import EvalStore
 
 log = logging.getLogger("workhorse.evals")
 
@@ -176,6 +177,7 @@ class RunEngine:
     def __init__(
         self,
         evals: EvalStore,
+        runs: EvalRunStore,
         items: EvalItemStore,
         generator: Generator,
         similarity: Similarity,
@@ -186,6 +188,7 @@ class RunEngine:
         poll_s: float = 1.0,
     ) -> None:
         self._evals = evals
+        self._runs = runs
         self._items = items
         self._generator = generator
         self._similarity = similarity
@@ -207,7 +210,7 @@ class RunEngine:
             items = await asyncio.to_thread(read_items, path, run.items_sha256)
         except ItemsUnreadable as exc:
             error = {"code": "items_unreadable", "message": str(exc)}
-            return FAILED if await self._evals.finish(run.id, token, FAILED, error) else None
+            return FAILED if await self._runs.finish(run.id, token, FAILED, error) else None
         source = ((i, e) for i, e in items if i not in done)
         progress = _Progress(run, token)
         beat = asyncio.create_task(self._beat(progress), name=f"beat-{run.id}")
@@ -226,14 +229,14 @@ class RunEngine:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
-        if await self._evals.finish(run.id, token, COMPLETED):
+        if await self._runs.finish(run.id, token, COMPLETED):
             return COMPLETED
         return None
 
     async def _beat(self, progress: _Progress) -> None:
         while True:
             await asyncio.sleep(self._poll_s)
-            held = await self._evals.heartbeat(progress.run.id, progress.token, self._lease)
+            held = await self._runs.heartbeat(progress.run.id, progress.token, self._lease)
             if not held:
                 progress.stopped = True
                 for worker in progress.workers:

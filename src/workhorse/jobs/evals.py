@@ -29,7 +29,7 @@ from workhorse.evals.similarity import Similarity
 from workhorse.jobs.queue import EvalQueue, RetryLater
 from workhorse.obs.generation import watched
 from workhorse.providers.base import ChatMessage, Finish, GenerationParams, Role, TextDelta
-from workhorse.store.evals import RunRecord
+from workhorse.store.eval_runs import RunRecord
 
 log = logging.getLogger("workhorse.jobs")
 
@@ -129,6 +129,7 @@ class EvalWorkers:
         self._sweep_s = min(settings.eval_lease_s, settings.eval_requeue_after_s) / 2
         self._engine = RunEngine(
             container.evals,
+            container.eval_runs,
             container.eval_items,
             ModelGenerator(container),
             Similarity(settings.data_dir / "cache"),
@@ -145,7 +146,7 @@ class EvalWorkers:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweep-evals")
 
     async def _sweep_forever(self) -> None:
-        store = self._container.evals
+        store = self._container.eval_runs
         while True:
             try:
                 for run_id in await store.stale(self._requeue_after):
@@ -165,7 +166,7 @@ class EvalWorkers:
     async def run(self, run_id: str) -> None:
         """Run the eval run if no one else holds it; resumes at its first ungraded item."""
         container = self._container
-        claimed = await container.evals.claim(run_id, self._lease)
+        claimed = await container.eval_runs.claim(run_id, self._lease)
         if claimed is None:
             return
         run, token, taken_over = claimed
@@ -183,7 +184,7 @@ class EvalWorkers:
                     "an eval run stopped; it runs again", extra={"run": run.id}, exc_info=exc
                 )
                 with contextlib.suppress(SQLAlchemyError, OSError):
-                    await container.evals.release(run.id, token)
+                    await container.eval_runs.release(run.id, token)
                 attempt.ended("retried")
                 raise RetryLater(f"eval run {run.id} stopped: {exc}") from exc
             if ended == "completed":

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from workhorse.errors import NotFound
 from workhorse.store.db import Database
-from workhorse.store.evals import IN_PROGRESS
+from workhorse.store.eval_runs import IN_PROGRESS
 from workhorse.store.tables import EvalOutputItem, EvalRun, EvalRunCriterion, EvalRunUsage
 
 _I = cast(Table, EvalOutputItem.__table__)

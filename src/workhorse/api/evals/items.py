@@ -48,9 +48,8 @@ def item_validator(item_schema: dict[str, Any], param: str) -> Draft202012Valida
     return Draft202012Validator(item_schema)
 
 
-def _check(
-    entry: Any, where: str, validator: Draft202012Validator | None, max_bytes: int
-) -> tuple[Entry, bytes]:
+def _check(entry: Any, where: str, validator: Draft202012Validator | None, max_bytes: int) -> bytes:
+    """The entry as a line of the items file, once it is found to be a good item."""
     if not isinstance(entry, dict) or not isinstance(entry.get("item"), dict):
         raise InvalidRequest(f'{where}: each item is an object with an "item" object', param=where)
     sample = entry.get("sample")
@@ -70,7 +69,7 @@ def _check(
     line = (json.dumps(kept, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     if len(line) > max_bytes:
         raise InvalidRequest(f"{where}: an item is at most {max_bytes} bytes as JSON", param=where)
-    return kept, line
+    return line
 
 
 def _file_lines(path: Path, where: str) -> Iterator[tuple[str, Any]]:
@@ -216,7 +215,7 @@ async def write_items(
 
     def write(batch: list[tuple[str, Any]], handle: BinaryIO) -> None:
         for where, entry in batch:
-            _, line = _check(entry, where, validator, settings.eval_max_item_bytes)
+            line = _check(entry, where, validator, settings.eval_max_item_bytes)
             digest.update(line)
             handle.write(line)
 

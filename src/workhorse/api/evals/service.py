@@ -32,7 +32,8 @@ from workhorse.evals.engine import items_path
 from workhorse.governance.meter import Meter
 from workhorse.obs.tracing import current_traceparent
 from workhorse.store.eval_items import OutputItem
-from workhorse.store.evals import EvalRecord, NewRun, RunRecord, new_run_id
+from workhorse.store.eval_runs import NewRun, RunRecord, new_run_id
+from workhorse.store.evals import EvalRecord
 
 SAMPLE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -141,7 +142,7 @@ async def _all_runs(container: Container, owner: str, eval_id: str) -> list[str]
     found: list[str] = []
     after = None
     while True:
-        page, more = await container.evals.runs_page(
+        page, more = await container.eval_runs.page(
             owner, eval_id, status=None, after=after, limit=100, ascending=True
         )
         found += [r.id for r in page]
@@ -170,7 +171,7 @@ async def create_run(
     written = await write_items(container, owner, body, validator, path)
     data_source = body.data_source.model_dump(exclude_none=True)
     try:
-        record = await container.evals.create_run(
+        record = await container.eval_runs.create(
             owner,
             NewRun(
                 id=run_id,
@@ -195,7 +196,7 @@ async def create_run(
 
 
 async def to_run(container: Container, record: RunRecord) -> RunObject:
-    criteria = await container.evals.criteria(record.id)
+    criteria = await container.eval_runs.criteria(record.id)
     usage = await container.eval_items.usage(record.id)
     return RunObject(
         id=record.id,
@@ -234,12 +235,12 @@ async def to_run(container: Container, record: RunRecord) -> RunObject:
 
 async def get_run(container: Container, owner: str, eval_id: str, run_id: str) -> RunObject:
     await container.evals.get(owner, eval_id)
-    return await to_run(container, await container.evals.get_run(owner, eval_id, run_id))
+    return await to_run(container, await container.eval_runs.get(owner, eval_id, run_id))
 
 
 async def list_runs(container: Container, owner: str, eval_id: str, query: RunListQuery) -> RunList:
     await container.evals.get(owner, eval_id)
-    records, more = await container.evals.runs_page(
+    records, more = await container.eval_runs.page(
         owner,
         eval_id,
         status=query.status,
@@ -259,12 +260,12 @@ async def list_runs(container: Container, owner: str, eval_id: str, query: RunLi
 async def cancel_run(container: Container, owner: str, eval_id: str, run_id: str) -> RunObject:
     """Cancel the run; its holder stops within a second (at its next heartbeat)."""
     await container.evals.get(owner, eval_id)
-    return await to_run(container, await container.evals.cancel_run(owner, eval_id, run_id))
+    return await to_run(container, await container.eval_runs.cancel(owner, eval_id, run_id))
 
 
 async def delete_run(container: Container, owner: str, eval_id: str, run_id: str) -> None:
     await container.evals.get(owner, eval_id)
-    await container.evals.delete_run(owner, eval_id, run_id)
+    await container.eval_runs.delete(owner, eval_id, run_id)
     items_path(container.settings.data_dir, run_id).unlink(missing_ok=True)
 
 
@@ -288,7 +289,7 @@ def to_output_item(eval_id: str, item: OutputItem) -> OutputItemObject:
 async def list_output_items(
     container: Container, owner: str, eval_id: str, run_id: str, query: OutputItemListQuery
 ) -> OutputItemList:
-    await container.evals.get_run(owner, eval_id, run_id)
+    await container.eval_runs.get(owner, eval_id, run_id)
     items, more = await container.eval_items.page(
         run_id,
         status=query.status,
@@ -308,5 +309,5 @@ async def list_output_items(
 async def get_output_item(
     container: Container, owner: str, eval_id: str, run_id: str, item_id: str
 ) -> OutputItemObject:
-    await container.evals.get_run(owner, eval_id, run_id)
+    await container.eval_runs.get(owner, eval_id, run_id)
     return to_output_item(eval_id, await container.eval_items.get(run_id, item_id))
