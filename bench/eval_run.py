@@ -16,6 +16,7 @@ import argparse
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import openai
@@ -80,6 +81,8 @@ def one_run(concurrency: int, items: int, tokens: int) -> float:
 
 
 def main() -> None:
+    # The openai SDK marks its Evals API deprecated (OpenAI shut its own down).
+    warnings.filterwarnings("ignore", "The Evals API is deprecated", DeprecationWarning)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=24)
     parser.add_argument("--tokens", type=int, default=32)
