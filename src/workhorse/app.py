@@ -72,6 +72,8 @@ from workhorse.services import (
     training_workers,
 )
 from workhorse.store.db import migrate
+from workhorse.web.pages import Pages
+from workhorse.web.router import STATIC_PATH, StaticAssets, console_router
 
 log = logging.getLogger("workhorse")
 
@@ -108,8 +110,9 @@ async def _purge_expired(container: Container) -> None:
     while True:
         try:
             await container.idempotency.purge_expired()
+            await container.console_sessions.purge_expired()
         except SQLAlchemyError as exc:
-            log.warning("could not purge expired idempotency records", exc_info=exc)
+            log.warning("could not purge expired records", exc_info=exc)
         await asyncio.sleep(PURGE_INTERVAL_S)
 
 
@@ -219,6 +222,10 @@ def create_app(settings: Settings) -> FastAPI:
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
+    if settings.console:
+        app.state.pages = Pages()
+        app.include_router(console_router())
+        app.mount(STATIC_PATH, StaticAssets(), name="static")
     # Every create operation is also a SOAP operation; later features append theirs.
     app.include_router(
         soap_router(

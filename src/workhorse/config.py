@@ -118,6 +118,13 @@ class Settings(BaseSettings):
     """Origins whose browser apps may call the API directly, as JSON:
     ``["https://app.example.com"]`` (``["*"]`` for any); none by default."""
 
+    console: bool = True
+    """Serve the web console at ``/`` (sign in with an API key)."""
+
+    console_session_hours: float = Field(default=12.0, gt=0, le=720)
+    """Hours a console sign-in lasts (never past its key's expiry); signing out, or the
+    key being revoked, ends it sooner."""
+
     generation_queue_size: int = Field(default=16, ge=0)
     """Requests that may wait for a busy model instance; beyond it clients get 429."""
 

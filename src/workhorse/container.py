@@ -17,6 +17,7 @@ from workhorse.responses.runner import ResponseRunner
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
 from workhorse.store.chat_completions import ChatCompletionStore
+from workhorse.store.console_sessions import ConsoleSessionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import Database
 from workhorse.store.eval_items import EvalItemStore
@@ -45,6 +46,8 @@ class Container:
     meters: MeterFactory
     """The meter of a key by id, for work that outlives its request."""
     projects: ProjectStore
+    console_sessions: ConsoleSessionStore
+    """Signed-in sessions of the web console."""
     idempotency: IdempotencyStore
     files: FileStore
     uploads: UploadStore

@@ -7,7 +7,8 @@
     ├── AuthenticationFailed           401 invalid_request_error (code invalid_api_key)
     ├── Forbidden                      403 invalid_request_error (allowed to no caller)
     │   ├── InsufficientScope          403 (code insufficient_scope: the key lacks a scope)
-    │   └── ModelNotAllowed            403 (code model_not_allowed: not in the key's models)
+    │   ├── ModelNotAllowed            403 (code model_not_allowed: not in the key's models)
+    │   └── CrossSiteRequest           403 (code csrf_failed: a console form from elsewhere)
     ├── NotFound                       404 invalid_request_error
     │   └── ModelNotFound              404 (code model_not_found)
     ├── MethodNotAllowed               405 invalid_request_error
@@ -151,6 +152,13 @@ class ModelNotAllowed(Forbidden):
     """The key is limited to a list of models, and this one is not on it."""
 
     default_code = "model_not_allowed"
+
+
+class CrossSiteRequest(Forbidden):
+    """A console form POST that another site may have made: its Origin is not this
+    server's, or it lacks the session's CSRF token."""
+
+    default_code = "csrf_failed"
 
 
 class NotFound(WorkhorseError):

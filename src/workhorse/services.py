@@ -26,6 +26,7 @@ from workhorse.responses.runner import ResponseRunner
 from workhorse.store.api_keys import ApiKeyStore
 from workhorse.store.blobs import BlobStore
 from workhorse.store.chat_completions import ChatCompletionStore
+from workhorse.store.console_sessions import ConsoleSessionStore
 from workhorse.store.conversations import ConversationStore
 from workhorse.store.db import open_database
 from workhorse.store.eval_items import EvalItemStore
@@ -93,6 +94,9 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         governor=governor,
         meters=meter_of,
         projects=projects,
+        console_sessions=ConsoleSessionStore(
+            db.sessions, ttl=timedelta(hours=settings.console_session_hours)
+        ),
         idempotency=IdempotencyStore(
             db,
             ttl=timedelta(seconds=settings.idempotency_ttl_s),

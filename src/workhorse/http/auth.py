@@ -46,6 +46,13 @@ async def require_api_key(request: Request) -> ApiKeyRecord:
         raise AuthenticationFailed(
             "Incorrect API key provided, or the key was revoked, rotated out or expired."
         )
+    await admit(request, record)
+    return record
+
+
+async def admit(request: Request, record: ApiKeyRecord) -> Meter:
+    """Mark the request as ``record``'s and admit it under the key's and project's limits
+    (429 when a limit is reached); the meter then pays for its work."""
     request.state.api_key_id = record.id
     request.state.api_key_name = record.name
     request.state.project_id = record.project_id
@@ -60,7 +67,7 @@ async def require_api_key(request: Request) -> ApiKeyRecord:
     # Admitted before anything else is done (the scope check is cheaper, but a refused
     # request still counts against the key's rate, as OpenAI counts it).
     request.state.admission = await meter.admit(request.state.request_id)
-    return record
+    return meter
 
 
 ApiKeyDep = Annotated[ApiKeyRecord, Depends(require_api_key)]

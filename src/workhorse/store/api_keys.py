@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -50,6 +50,16 @@ class _Cached:
 def hash_key(secret: str) -> str:
     """The stored form of a key."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def usable_at(wall: datetime) -> tuple[ColumnElement[bool], ...]:
+    """What makes a key usable at ``wall``, in a query that joins its ``Project``: not
+    revoked, not expired, its project not archived."""
+    return (
+        ApiKey.revoked_at.is_(None),
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > wall),
+        Project.archived_at.is_(None),
+    )
 
 
 def _new_secret() -> tuple[str, str, str]:
@@ -344,9 +354,7 @@ class ApiKeyStore:
                     ApiKey.key_hash == digest,
                     and_(ApiKey.previous_key_hash == digest, ApiKey.previous_valid_until > wall),
                 ),
-                ApiKey.revoked_at.is_(None),
-                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > wall),
-                Project.archived_at.is_(None),
+                *usable_at(wall),
             )
         )
         async with self._sessions() as session:

@@ -174,6 +174,22 @@ class FeedbackStore:
             rows = (await conn.execute(query.order_by(_F.c.seq.desc()).limit(limit + 1))).all()
         return [_feedback(r) for r in rows[:limit]], len(rows) > limit
 
+    async def latest_of(
+        self, owner: str, subject_type: str, subject_ids: Sequence[str]
+    ) -> dict[str, Feedback]:
+        """The latest rating of each of ``subject_ids`` that has one (one query)."""
+        if not subject_ids:
+            return {}
+        query = select(_F).where(
+            _F.c.owner == owner,
+            _F.c.subject_type == subject_type,
+            _F.c.subject_id.in_(list(subject_ids)),
+            _F.c.latest.is_(True),
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.subject_id: _feedback(row) for row in rows}
+
     async def each(
         self, owner: str, filters: FeedbackFilters, *, batch: int = 500
     ) -> AsyncIterator[list[Feedback]]:

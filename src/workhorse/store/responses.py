@@ -145,6 +145,25 @@ class ResponseStore:
             rows = (await conn.execute(query)).all()
         return {row.id: _record(row) for row in rows}
 
+    async def in_conversation(
+        self, owner: str, conversation_id: str, *, limit: int = 500
+    ) -> list[StoredResponse]:
+        """The owner's stored responses in ``conversation_id``, oldest first (the
+        console's answers: their models, their ratings' subjects, the one still running)."""
+        query = (
+            select(_R)
+            .where(
+                _R.c.conversation_id == conversation_id,
+                _R.c.owner == owner,
+                _R.c.stored.is_(True),
+            )
+            .order_by(_R.c.created_at.desc(), _R.c.id.desc())
+            .limit(limit)
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_record(row) for row in reversed(rows)]
+
     async def each_stored(
         self,
         owner: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from workhorse.store.tables.access import (
     ApiKey,
     BudgetUse,
+    ConsoleSession,
     IdempotencyRecord,
     LimitEvent,
     LimitLease,
@@ -57,6 +58,7 @@ __all__ = [
     "Base",
     "BudgetUse",
     "ChatCompletionMetadata",
+    "ConsoleSession",
     "Conversation",
     "ConversationItem",
     "Eval",

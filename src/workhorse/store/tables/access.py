@@ -57,6 +57,23 @@ class ApiKey(Base):
     limits_json: Mapped[str | None] = mapped_column(Text)
 
 
+class ConsoleSession(Base):
+    """A signed-in session of the web console: the API key it was opened with, its CSRF
+    token, its expiry. Only the SHA-256 hash of the cookie's token is stored."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[str] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Marker(Base):
     """One-time facts claimed atomically across processes (e.g. the bootstrap key)."""
 

@@ -38,6 +38,8 @@ class Conversation(Base):
     """A conversation of the Conversations API; its items are in ``conversation_items``."""
 
     __tablename__ = "conversations"
+    # The console lists a project's conversations newest first, page by page.
+    __table_args__ = (Index("ix_conversations_owner_created", "owner", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(40), index=True)
@@ -74,7 +76,7 @@ class ResponseRecord(Base):
     background: Mapped[bool] = mapped_column(Boolean)
     stored: Mapped[bool] = mapped_column(Boolean)
     previous_response_id: Mapped[str | None] = mapped_column(String(64))
-    conversation_id: Mapped[str | None] = mapped_column(String(64))
+    conversation_id: Mapped[str | None] = mapped_column(String(64), index=True)
     request_json: Mapped[str] = mapped_column(Text)
     input_json: Mapped[str] = mapped_column(Text)
     object_json: Mapped[str] = mapped_column(Text)

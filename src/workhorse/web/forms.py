@@ -1,0 +1,95 @@
+"""A console form runs once, however often it is sent.
+
+Every action form carries an ``idempotency_key`` made when its page was rendered, and
+goes through the same Idempotency-Key records as the API (``store/idempotency.py``): the
+first POST claims the key and runs; a double click or a resubmitted form while it runs
+waits for it, and afterwards is answered with the same redirect, so a message is never
+sent twice. The same key with other content (an edited, resubmitted form) is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
+
+from workhorse.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
+from workhorse.http.deps import get_container
+from workhorse.http.idempotency import fingerprint, validate_key
+from workhorse.store.idempotency import Claimed, Mismatch, Running, Scope, StoredResponse
+from workhorse.web.session import Visitor
+
+WAIT_FOR_FIRST_S = 30.0
+UNSIGNED = frozenset({"csrf_token", "idempotency_key"})
+
+
+def new_form_key() -> str:
+    """The ``idempotency_key`` of a form about to be rendered."""
+    return "form-" + secrets.token_urlsafe(18)
+
+
+def redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def _location(stored: StoredResponse) -> str:
+    for name, value in stored.headers:
+        if name.lower() == "location":
+            return value
+    return "/"
+
+
+async def once(
+    request: Request, visitor: Visitor, form: FormData, action: Callable[[], Awaitable[str]]
+) -> RedirectResponse:
+    """Run ``action`` (which returns where to go next) once per form key; every sending of
+    the form is answered with a redirect there."""
+    key = form.get("idempotency_key")
+    if not isinstance(key, str):
+        raise InvalidRequest(
+            "This form has no idempotency_key; reload the page and send it again.",
+            param="idempotency_key",
+        )
+    validate_key(key)
+    fields = sorted(
+        (name, value)
+        for name, value in form.multi_items()
+        if name not in UNSIGNED and isinstance(value, str)
+    )
+    container = get_container(request)
+    scope = Scope(visitor.key.id, "POST", request.url.path, key)
+    digest = fingerprint(f"console POST {request.url.path}", fields)
+    deadline = time.monotonic() + WAIT_FOR_FIRST_S
+    while True:
+        result = await container.idempotency.claim(scope, digest, request.state.request_id)
+        if isinstance(result, Claimed):
+            break
+        if isinstance(result, StoredResponse):
+            container.metrics.idempotent_replays.inc()
+            return redirect(_location(result))
+        if isinstance(result, Mismatch):
+            raise IdempotencyKeyReused(
+                "This form was already sent with other content; reload the page to send a new one.",
+                param="idempotency_key",
+            )
+        assert isinstance(result, Running)
+        if time.monotonic() > deadline:
+            raise IdempotencyInProgress(
+                "This form is still being handled; reload the page in a moment.",
+                param="idempotency_key",
+                headers={"Retry-After": str(container.settings.retry_after_s)},
+            )
+        # A double click: the first sending is running; answer this one as it ends.
+        await asyncio.sleep(0.05)
+    try:
+        location = await action()
+    except BaseException:
+        await container.idempotency.release(result)
+        raise
+    await container.idempotency.complete(result, StoredResponse(303, [("location", location)], b""))
+    return redirect(location)
