@@ -29,7 +29,8 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[test]'
 	(command -v redis-server && command -v prometheus && command -v promtool \
-		&& test -f /usr/share/wordnet/data.noun) >/dev/null || scripts/install-services.sh
+		&& command -v chromium && test -f /usr/share/wordnet/data.noun) >/dev/null \
+		|| scripts/install-services.sh
 	touch $@
 
 install: $(VENV)/.installed

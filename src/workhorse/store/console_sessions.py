@@ -3,8 +3,9 @@
 Signing in exchanges an API key for a session: a random token in an HttpOnly cookie,
 stored here only as its SHA-256 hash, so the key itself never reaches the browser. A
 session lives until it expires, is signed out, or its key stops being usable (revoked,
-expired, its project archived): every request reads the session with its key, so a
-revoked key ends its sessions at once, on every replica.
+expired, its project archived, or rotated and the old secret's grace over): every
+request reads the session with its key, so a revoked key ends its sessions at once, on
+every replica.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from workhorse.governance.keys import ApiKeyRecord
@@ -76,6 +77,16 @@ class ConsoleSessionStore:
                 ConsoleSession.revoked_at.is_(None),
                 ConsoleSession.expires_at > now,
                 *usable_at(now),
+                # A session opened with a secret that a rotation replaced lasts as long
+                # as that secret's grace period.
+                or_(
+                    ApiKey.rotated_at.is_(None),
+                    ConsoleSession.created_at >= ApiKey.rotated_at,
+                    and_(
+                        ApiKey.previous_valid_until.is_not(None),
+                        ApiKey.previous_valid_until > now,
+                    ),
+                ),
             )
         )
         async with self._sessions() as session:

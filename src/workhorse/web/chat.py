@@ -81,6 +81,13 @@ async def _send(
         "background": True,
         "store": True,
     }
+    limit = _text(form, "max_output_tokens")
+    if limit:
+        if not limit.isdigit():
+            raise InvalidRequest(
+                "Max output tokens must be a whole number.", param="max_output_tokens"
+            )
+        fields["max_output_tokens"] = int(limit)
     if store_id:
         fields["tools"] = [{"type": "file_search", "vector_store_ids": [store_id]}]
     try:
@@ -123,8 +130,8 @@ async def start(request: Request, visitor: VisitorDep, container: ContainerDep) 
             raise InvalidRequest("Write a message before sending it.", param="message")
         title = _text(form, "message")[:TITLE_CHARS]
         record = await container.conversations.create(visitor.key.project_id, {"title": title}, [])
-        await _send(container, visitor, record.id, form)
-        return f"/chat/{record.id}"
+        response_id = await _send(container, visitor, record.id, form)
+        return f"/chat/{record.id}#{response_id}"
 
     return await once(request, visitor, form, action)
 

@@ -87,7 +87,5 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("article[data-stream]").forEach(function (a) { follow(a, 0); });
     document.querySelectorAll("form[data-compose]").forEach(guardDoubleSubmit);
-    var message = document.getElementById("message");
-    if (message && document.querySelector("form[data-compose]")) { message.focus(); }
   });
 })();
