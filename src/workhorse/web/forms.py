@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from workhorse.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
 from workhorse.http.deps import get_container
 from workhorse.http.idempotency import fingerprint, validate_key
+from workhorse.http.multipart import ReceivedFile
 from workhorse.store.idempotency import Claimed, Mismatch, Running, Scope, StoredResponse
 from workhorse.web.session import Visitor
 
@@ -44,23 +45,30 @@ def _location(stored: StoredResponse) -> str:
     return "/"
 
 
+def _signed(value: object) -> str:
+    if isinstance(value, ReceivedFile):  # a file counts by its content
+        return f"file:{value.sha256}:{value.size}:{value.filename}"
+    return str(value)
+
+
 async def once(
-    request: Request, visitor: Visitor, form: FormData, action: Callable[[], Awaitable[str]]
+    request: Request,
+    visitor: Visitor,
+    form: FormData | Sequence[tuple[str, object]],
+    action: Callable[[], Awaitable[str]],
 ) -> RedirectResponse:
     """Run ``action`` (which returns where to go next) once per form key; every sending of
-    the form is answered with a redirect there."""
-    key = form.get("idempotency_key")
+    the form is answered with a redirect there. ``form`` is a parsed form, or the fields
+    of a multipart one (files as ``ReceivedFile``)."""
+    pairs = list(form.multi_items()) if isinstance(form, FormData) else list(form)
+    key = next((v for n, v in pairs if n == "idempotency_key"), None)
     if not isinstance(key, str):
         raise InvalidRequest(
             "This form has no idempotency_key; reload the page and send it again.",
             param="idempotency_key",
         )
     validate_key(key)
-    fields = sorted(
-        (name, value)
-        for name, value in form.multi_items()
-        if name not in UNSIGNED and isinstance(value, str)
-    )
+    fields = sorted((name, _signed(value)) for name, value in pairs if name not in UNSIGNED)
     container = get_container(request)
     scope = Scope(visitor.key.id, "POST", request.url.path, key)
     digest = fingerprint(f"console POST {request.url.path}", fields)

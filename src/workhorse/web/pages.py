@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markdown_it import MarkdownIt
@@ -145,6 +145,13 @@ def check_origin(request: Request) -> None:
         raise CrossSiteRequest(f"This form was sent from a {site} page; it was refused.")
 
 
+def _error(request: Request, exc: WorkhorseError) -> Response:
+    """An error page, or the JSON error envelope for the page script's JSON requests."""
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+    return get_pages(request).error(request, exc)
+
+
 class ConsoleRoute(APIRoute):
     """A console page: origin check, errors as pages, security headers."""
 
@@ -159,10 +166,9 @@ class ConsoleRoute(APIRoute):
             except SignInRequired as exc:
                 response = RedirectResponse(sign_in_url(exc.next_path), status_code=303)
             except WorkhorseError as exc:
-                response = get_pages(request).error(request, exc)
+                response = _error(request, exc)
             except RequestValidationError as exc:
-                error = validation_error(exc.errors(), skip=1)
-                response = get_pages(request).error(request, error)
+                response = _error(request, validation_error(exc.errors(), skip=1))
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             return response

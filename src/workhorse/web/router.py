@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from workhorse.web import auth, chat
+from workhorse.web import auth, chat, knowledge, uploads
 
 STATIC_PATH = "/static"
 
@@ -16,6 +16,8 @@ def console_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.include_router(auth.router)
     router.include_router(chat.router)
+    router.include_router(knowledge.router)
+    router.include_router(uploads.router)
     return router
 
 

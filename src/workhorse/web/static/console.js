@@ -84,7 +84,175 @@
     });
   }
 
+  // -- knowledge bases ---------------------------------------------------------------
+
+  // While files are being read, the files table is fetched again every 2 seconds.
+  function pollFiles() {
+    var holder = document.getElementById("files");
+    if (!holder || !holder.hasAttribute("data-ingesting") || holder.dataset.polling) { return; }
+    holder.dataset.polling = "1";
+    window.setTimeout(function () {
+      fetch(holder.getAttribute("data-files"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var box = document.createElement("div");
+          box.innerHTML = html;
+          var fresh = box.querySelector("#files");
+          if (fresh) { holder.replaceWith(fresh); }
+          pollFiles();
+        })
+        .catch(function () { delete holder.dataset.polling; window.setTimeout(pollFiles, 5000); });
+    }, 2000);
+  }
+
+  function markIngesting() {
+    var holder = document.getElementById("files");
+    if (holder) { holder.setAttribute("data-ingesting", ""); pollFiles(); }
+  }
+
+  function request(method, url, csrf, body, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      xhr.open(method, url);
+      xhr.setRequestHeader("Accept", "application/json");
+      if (csrf) { xhr.setRequestHeader("x-csrf-token", csrf); }
+      if (body && !(body instanceof Blob)) { xhr.setRequestHeader("Content-Type", "application/json"); }
+      if (onProgress && xhr.upload) { xhr.upload.onprogress = onProgress; }
+      xhr.onload = function () {
+        var answer = null;
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
+        if (xhr.status >= 200 && xhr.status < 300) { resolve(answer); return; }
+        var message = answer && answer.error ? answer.error.message : "HTTP " + xhr.status;
+        reject({ status: xhr.status, message: message });
+      };
+      xhr.onerror = function () { reject({ status: 0, message: "the connection dropped" }); };
+      xhr.send(body instanceof Blob ? body : (body ? JSON.stringify(body) : null));
+    });
+  }
+
+  function remembered(file, store) {
+    return "workhorse-upload:" + store + ":" + file.name + ":" + file.size + ":" + file.lastModified;
+  }
+
+  // One file in parts: resumes the Upload this browser started for it, if any.
+  function sendFile(form, file, row) {
+    var base = form.getAttribute("data-upload");
+    var csrf = form.getAttribute("data-csrf");
+    var key = remembered(file, base);
+    var bar = row.querySelector("progress");
+    var note = row.querySelector("[data-note]");
+    function show(done) { bar.value = file.size ? done / file.size : 1; }
+    function begin() {
+      var known = window.localStorage.getItem(key);
+      if (known) {
+        return request("GET", base + "/" + known, null, null).then(function (state) {
+          if (state.status === "pending" || state.status === "completed") { return state; }
+          window.localStorage.removeItem(key);
+          return begin();
+        }, function () { window.localStorage.removeItem(key); return begin(); });
+      }
+      return request("POST", base, csrf, {
+        filename: file.name, bytes: file.size, mime_type: file.type || "application/octet-stream"
+      }).then(function (created) {
+        window.localStorage.setItem(key, created.id);
+        return { id: created.id, status: "pending", parts: [], part_bytes: created.part_bytes };
+      });
+    }
+    function sendParts(state) {
+      var partBytes = state.part_bytes || 8 * 1024 * 1024;
+      var ids = state.parts.map(function (p) { return p.id; });
+      var offset = state.parts.reduce(function (n, p) { return n + p.bytes; }, 0);
+      show(offset);
+      function next(tries) {
+        if (offset >= file.size && (ids.length || file.size === 0)) { return Promise.resolve(); }
+        if (file.size === 0) { return Promise.resolve(); }
+        var end = Math.min(offset + partBytes, file.size);
+        return request("POST", base + "/" + state.id + "/parts", csrf, file.slice(offset, end),
+          function (e) { show(offset + e.loaded); })
+          .then(function (part) { ids.push(part.id); offset = end; show(offset); return next(0); },
+            function (error) {
+              if (error.status === 0 && tries < 3) {
+                // Dropped: ask what arrived (the part may have), then go on from there.
+                note.textContent = "Connection dropped; resuming…";
+                return new Promise(function (r) { window.setTimeout(r, 500 * (tries + 1)); })
+                  .then(function () { return request("GET", base + "/" + state.id, null, null); })
+                  .then(function (fresh) {
+                    ids = fresh.parts.map(function (p) { return p.id; });
+                    offset = fresh.parts.reduce(function (n, p) { return n + p.bytes; }, 0);
+                    note.textContent = "";
+                    return next(tries + 1);
+                  });
+              }
+              throw error;
+            });
+      }
+      return next(0).then(function () {
+        return request("POST", base + "/" + state.id + "/complete", csrf, { part_ids: ids });
+      });
+    }
+    return begin()
+      .then(function (state) {
+        if (state.status === "completed" && state.file_id) {
+          return request("POST", base + "/" + state.id + "/complete", csrf, {
+            part_ids: state.parts.map(function (p) { return p.id; })
+          });
+        }
+        return sendParts(state);
+      })
+      .then(function () {
+        window.localStorage.removeItem(key);
+        show(file.size);
+        note.textContent = "Uploaded; being read.";
+        markIngesting();
+      }, function (error) {
+        note.textContent = "Upload failed: " + error.message + ". Pick the file again to resume.";
+        row.classList.add("failed");
+      });
+  }
+
+  function enhanceUpload(form) {
+    var list = form.parentNode.querySelector("[data-uploads]");
+    var input = form.querySelector("input[type=file]");
+    function sendAll(files) {
+      var queue = Array.prototype.slice.call(files);
+      function one() {
+        var file = queue.shift();
+        if (!file) { return Promise.resolve(); }
+        var row = document.createElement("li");
+        var name = document.createElement("span");
+        name.textContent = file.name + " ";
+        var bar = document.createElement("progress");
+        bar.max = 1; bar.value = 0;
+        bar.setAttribute("aria-label", "Upload of " + file.name);
+        var note = document.createElement("span");
+        note.setAttribute("data-note", "");
+        note.className = "note";
+        row.appendChild(name); row.appendChild(bar); row.appendChild(note);
+        list.appendChild(row);
+        return sendFile(form, file, row).then(one);
+      }
+      return one();
+    }
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (input.files.length) { sendAll(input.files).then(function () { form.reset(); }); }
+    });
+    var drop = form.querySelector("[data-drop]");
+    ["dragenter", "dragover"].forEach(function (type) {
+      drop.addEventListener(type, function (e) { e.preventDefault(); drop.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (type) {
+      drop.addEventListener(type, function () { drop.classList.remove("over"); });
+    });
+    drop.addEventListener("drop", function (e) {
+      e.preventDefault();
+      if (e.dataTransfer && e.dataTransfer.files.length) { sendAll(e.dataTransfer.files); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    pollFiles();
+    document.querySelectorAll("form[data-upload]").forEach(enhanceUpload);
     document.querySelectorAll("article[data-stream]").forEach(function (a) { follow(a, 0); });
     document.querySelectorAll("form[data-compose]").forEach(guardDoubleSubmit);
   });
