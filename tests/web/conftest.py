@@ -102,6 +102,16 @@ def page(new_context: Callable[..., BrowserContext], server: Server) -> Page:
     return signed
 
 
+def send(page: Page, message: str, *, max_tokens: int | None = None) -> str:
+    """Send ``message`` from the page's form; the id of the answer it started."""
+    page.get_by_label("Message").fill(message)
+    if max_tokens is not None:
+        page.get_by_label("Max output tokens").fill(str(max_tokens))
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url(re.compile(r".*/chat/conv_\w+#resp_\w+$"))
+    return page.url.rsplit("#", 1)[1]
+
+
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """The serious and critical accessibility violations axe-core finds on the page.
 

@@ -16,19 +16,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.servers import Server, free_port
-from tests.web.conftest import Shots, axe_violations, dump, sign_in
+from tests.web.conftest import Shots, axe_violations, dump, send, sign_in
 
 LONG = "Write a long story about a dragon who learns to bake bread."
-
-
-def send(page: Page, message: str, *, max_tokens: int | None = None) -> str:
-    """Send ``message`` from the page's form; the id of the answer it started."""
-    page.get_by_label("Message").fill(message)
-    if max_tokens is not None:
-        page.get_by_label("Max output tokens").fill(str(max_tokens))
-    page.get_by_role("button", name="Send").click()
-    page.wait_for_url(re.compile(r".*/chat/conv_\w+#resp_\w+$"))
-    return page.url.rsplit("#", 1)[1]
 
 
 def api(server: Server, method: str, path: str, **kwargs: object) -> httpx.Response:

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.servers import Server
-from tests.web.conftest import Shots, axe_violations, sign_in
+from tests.web.conftest import Shots, axe_violations, send, sign_in
 
 DOCUMENTS = {
     "freedonia.txt": "The capital of Freedonia is Fredville. It has many old stone bridges.",
@@ -182,3 +182,23 @@ def test_with_javascript_off_files_upload_through_the_form(
         page.reload()
     expect(ready).to_have_count(len(DOCUMENTS))
     shots(page, "uploaded")
+
+
+@pytest.mark.slow
+def test_an_answer_from_a_knowledge_base_links_its_source_passage(
+    page: Page, server: Server, shots: Shots, tmp_path: Path
+) -> None:
+    new_store(page, server, "Atlas of Freedonia")
+    page.set_input_files("#files-input", [str(documents(tmp_path)[0])])
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#files tr.completed[data-file='freedonia.txt']")).to_be_visible()
+    page.goto(server.base_url + "/chat")
+    page.get_by_label("Knowledge base").select_option(label="Atlas of Freedonia")
+    response_id = send(page, "What is the capital of Freedonia?", max_tokens=16)
+    source = page.locator(f"#{response_id}").get_by_role("link", name="freedonia.txt")
+    expect(source).to_be_visible(timeout=60_000)
+    shots(page, "answer-with-source")
+    source.click()
+    expect(page.locator("#cited")).to_contain_text("Fredville")
+    expect(page.locator("#cited")).to_have_attribute("aria-current", "true")
+    shots(page, "source-passage")

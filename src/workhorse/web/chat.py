@@ -90,6 +90,7 @@ async def _send(
         fields["max_output_tokens"] = int(limit)
     if store_id:
         fields["tools"] = [{"type": "file_search", "vector_store_ids": [store_id]}]
+        fields["include"] = ["file_search_call.results"]  # the cited passages, for links
     try:
         body = ResponseCreateRequest.model_validate(fields)
     except ValidationError as exc:

@@ -17,6 +17,7 @@ from workhorse.api.conversations.items import StoredItem, item_text
 from workhorse.container import Container
 from workhorse.responses.events import ResponseBuilder
 from workhorse.store.responses import StoredResponse
+from workhorse.web.passages import passage_href
 
 TURNS_SHOWN = 200
 RUNNING = ("queued", "in_progress")
@@ -25,10 +26,11 @@ APPENDED = ("completed", "incomplete")
 
 @dataclass(frozen=True)
 class Citation:
-    """A passage an answer drew on: the file it is in."""
+    """A passage an answer drew on: the file it is in, and the page that shows it."""
 
     file_id: str
     filename: str
+    href: str | None = None
 
 
 @dataclass
@@ -71,13 +73,29 @@ def title_of(metadata: dict[str, str], created_at: datetime) -> str:
     return metadata.get("title") or f"Conversation of {created_at:%Y-%m-%d %H:%M}"
 
 
-def _citations(message: dict[str, Any]) -> list[Citation]:
+def _found_passages(response: StoredResponse) -> dict[str, dict[str, Any]]:
+    """The best search result of each file the answer's file search found, by file id."""
+    best: dict[str, dict[str, Any]] = {}
+    for output in response.object.get("output", []):
+        if output.get("type") == "file_search_call":
+            for result in output.get("results") or []:
+                best.setdefault(str(result.get("file_id")), result)
+    return best
+
+
+def _citations(message: dict[str, Any], response: StoredResponse) -> list[Citation]:
+    found = _found_passages(response)
     seen: dict[str, Citation] = {}
     for part in message.get("content", []):
         for note in part.get("annotations", []) or []:
-            if note.get("type") == "file_citation" and note.get("file_id"):
-                file_id = str(note["file_id"])
-                seen.setdefault(file_id, Citation(file_id, str(note.get("filename") or file_id)))
+            if note.get("type") != "file_citation" or not note.get("file_id"):
+                continue
+            file_id = str(note["file_id"])
+            result = found.get(file_id)
+            href = None
+            if result is not None and result.get("vector_store_id"):
+                href = passage_href(str(result["vector_store_id"]), file_id, str(result["text"]))
+            seen.setdefault(file_id, Citation(file_id, str(note.get("filename") or file_id), href))
     return list(seen.values())
 
 
@@ -91,7 +109,7 @@ def _answer(
         response_id=response.id,
         model=response.model,
         status=status,
-        citations=_citations(message) if message is not None else [],
+        citations=_citations(message, response) if message is not None else [],
     )
 
 

@@ -27,6 +27,7 @@ from workhorse.http.deps import ContainerDep
 from workhorse.http.multipart import MultipartLimits, MultipartReader, ReceivedFile
 from workhorse.web.forms import new_form_key, once
 from workhorse.web.pages import ConsoleRoute, PagesDep
+from workhorse.web.passages import passage_key
 from workhorse.web.session import Visitor, VisitorDep, check_csrf, visitor_form
 
 router = APIRouter(prefix="/knowledge", route_class=ConsoleRoute, include_in_schema=False)
@@ -161,6 +162,46 @@ async def files(
         "form_key": new_form_key(),
     }
     return pages.render(request, "knowledge_files.html", context)
+
+
+@router.get("/{store_id}/files/{file_id}")
+async def file_passages(
+    store_id: str,
+    file_id: str,
+    request: Request,
+    visitor: VisitorDep,
+    container: ContainerDep,
+    pages: PagesDep,
+    cited: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    """A file of the knowledge base, passage by passage; ``cited`` marks the one an
+    answer's citation points at."""
+    visitor.require(Scope.KNOWLEDGE, "GET")
+    owner = visitor.key.project_id
+    record = await container.vector_stores.get(owner, store_id)
+    state = await container.vector_stores.get_file(owner, store_id, file_id)
+    stored = await container.files.get(owner, file_id)
+    chunks = await container.index.file_chunks(store_id, file_id)
+    passages = [
+        {
+            "index": c.chunk_index,
+            "location": c.location,
+            "text": c.text,
+            "cited": cited is not None and passage_key(c.text) == cited,
+        }
+        for c in sorted(chunks, key=lambda c: c.chunk_index)
+    ]
+    context = {
+        "visitor": visitor,
+        "store": {"id": record.id, "name": record.name or record.id},
+        "file": {
+            "id": file_id,
+            "filename": stored.filename if stored is not None else file_id,
+            "status": state.status,
+        },
+        "passages": passages,
+    }
+    return pages.render(request, "knowledge_file.html", context)
 
 
 async def _read_upload_form(request: Request, container: Container) -> MultipartReader:
