@@ -186,16 +186,6 @@ def follow(
         time.sleep(POLL_S)
 
 
-def disagreements(by_run: list[dict[int, dict[str, Any]]]) -> list[int]:
-    """The indices of the items some run passed and another did not."""
-    indices = sorted({i for items in by_run for i in items})
-    return [
-        i
-        for i in indices
-        if len({items[i]["status"] == "pass" for items in by_run if i in items}) > 1
-    ]
-
-
 def _error(response: httpx.Response) -> dict[str, Any]:
     try:
         error: dict[str, Any] = response.json()["error"]

@@ -35,10 +35,10 @@ from workhorse.eval_client import (
     RunPlan,
     TimedOut,
     connect,
-    disagreements,
     ended,
     follow,
 )
+from workhorse.evals.compare import disagreements
 
 app = typer.Typer(help="Run evals on a server and compare models.", no_args_is_help=True)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from workhorse.web import auth, chat, knowledge, uploads
+from workhorse.web import auth, chat, jobs, knowledge, uploads
 
 STATIC_PATH = "/static"
 
@@ -18,6 +18,7 @@ def console_router() -> APIRouter:
     router.include_router(chat.router)
     router.include_router(knowledge.router)
     router.include_router(uploads.router)
+    router.include_router(jobs.router)
     return router
 
 

@@ -86,28 +86,52 @@
 
   // -- knowledge bases ---------------------------------------------------------------
 
-  // While files are being read, the files table is fetched again every 2 seconds.
-  function pollFiles() {
-    var holder = document.getElementById("files");
-    if (!holder || !holder.hasAttribute("data-ingesting") || holder.dataset.polling) { return; }
+  // A part of a page marked data-live is fetched again every 2 seconds (data-poll names
+  // the URL; the element with the same id in the answer replaces it) until it is not.
+  function poll(holder) {
+    if (!holder.hasAttribute("data-live") || holder.dataset.polling) { return; }
     holder.dataset.polling = "1";
     window.setTimeout(function () {
-      fetch(holder.getAttribute("data-files"), { credentials: "same-origin" })
+      fetch(holder.getAttribute("data-poll"), { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (html) {
           var box = document.createElement("div");
           box.innerHTML = html;
-          var fresh = box.querySelector("#files");
-          if (fresh) { holder.replaceWith(fresh); }
-          pollFiles();
+          var fresh = box.querySelector("#" + holder.id);
+          if (!fresh) { return; }
+          holder.replaceWith(fresh);
+          drawCharts(fresh);
+          poll(fresh);
         })
-        .catch(function () { delete holder.dataset.polling; window.setTimeout(pollFiles, 5000); });
+        .catch(function () {
+          delete holder.dataset.polling;
+          window.setTimeout(function () { poll(holder); }, 5000);
+        });
     }, 2000);
   }
 
   function markIngesting() {
     var holder = document.getElementById("files");
-    if (holder) { holder.setAttribute("data-ingesting", ""); pollFiles(); }
+    if (holder) { holder.setAttribute("data-live", ""); poll(holder); }
+  }
+
+  // The training-loss chart (uPlot); the table beside it says the same in words.
+  function drawCharts(root) {
+    if (!window.uPlot) { return; }
+    root.querySelectorAll(".chart[data-chart]").forEach(function (el) {
+      var points = JSON.parse(el.getAttribute("data-chart"));
+      var data = [points.map(function (p) { return p.step; }),
+                  points.map(function (p) { return p.train_loss; })];
+      var series = [{ label: "step" }, { label: "training loss", stroke: "#1d4ea0", width: 2 }];
+      if (points.length && points[0].valid_loss !== undefined) {
+        data.push(points.map(function (p) { return p.valid_loss; }));
+        series.push({ label: "validation loss", stroke: "#b34700", width: 2 });
+      }
+      el.textContent = "";
+      var width = Math.max(280, Math.min(el.clientWidth || 640, 768));
+      new window.uPlot({ width: width, height: 240, series: series,
+                         scales: { x: { time: false } } }, data, el);
+    });
   }
 
   function request(method, url, csrf, body, onProgress) {
@@ -251,7 +275,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    pollFiles();
+    document.querySelectorAll("[data-poll]").forEach(poll);
+    drawCharts(document);
     document.querySelectorAll("form[data-upload]").forEach(enhanceUpload);
     document.querySelectorAll("article[data-stream]").forEach(function (a) { follow(a, 0); });
     document.querySelectorAll("form[data-compose]").forEach(guardDoubleSubmit);
