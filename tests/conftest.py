@@ -87,6 +87,8 @@ def server(
         "WORKHORSE_INGEST_MAX_FILE_BYTES": str(4_000_000),
         # What tests/api/test_inspector.py checks captured bodies on.
         "WORKHORSE_INSPECTOR_CAPTURE_ROUTES": '["/v1/embeddings", "/v1/admin/keys"]',
+        # What tests/web/test_admin.py charts: the metrics sampled every second.
+        "WORKHORSE_METRICS_HISTORY_S": "1",
     }
     if storage_mode == "sqlite":
         with run_workhorse(tmp, database_url, **cap) as running:

@@ -136,6 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
         container.models.start_loading()
         container.runner.start_sweeping()
         container.inspector.start()
+        container.history.start()
         metrics_server = None
         if settings.metrics_port is not None:
             metrics_server = MetricsServer(
@@ -164,6 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
             await container.index.aclose()
             await container.models.aclose()
             await container.inspector.aclose()
+            await container.history.aclose()
             await container.db.dispose()
             await asyncio.to_thread(container.tracing.shutdown)
 

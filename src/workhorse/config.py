@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     console: bool = True
     """Serve the web console at ``/`` (sign in with an API key)."""
 
+    metrics_history_s: float = Field(default=15.0, gt=0, le=3600)
+    """Seconds between the samples of this process's metrics that the console's dashboard
+    charts (kept in memory for a day)."""
+
     console_session_hours: float = Field(default=12.0, gt=0, le=720)
     """Hours a console sign-in lasts (never past its key's expiry); signing out, or the
     key being revoked, ends it sooner."""

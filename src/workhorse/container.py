@@ -9,6 +9,7 @@ from workhorse.governance.meter import Governor, MeterFactory
 from workhorse.jobs.queue import EvalQueue, Jobs
 from workhorse.knowledge.index import ChunkIndex
 from workhorse.obs.exposition import Exposition
+from workhorse.obs.history import MetricsHistory
 from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
 from workhorse.obs.tracing import Tracing
@@ -72,6 +73,8 @@ class Container:
     """Traces (off unless ``OTEL_EXPORTER_OTLP_*`` names a collector)."""
     """``/metrics`` as rendered, the shared-state figures read afresh."""
     inspector: Inspector
+    history: MetricsHistory
+    """This process's metrics, sampled for the console's dashboard."""
     """Records of recent requests (``GET /v1/admin/requests``)."""
     responses: ResponseStore
     runner: ResponseRunner

@@ -17,6 +17,7 @@ from workhorse.jobs.training import TrainingWorkers
 from workhorse.knowledge.index import open_index
 from workhorse.knowledge.ingest import Ingestor
 from workhorse.obs.exposition import Exposition
+from workhorse.obs.history import MetricsHistory
 from workhorse.obs.inspector import Inspector
 from workhorse.obs.metrics import Metrics
 from workhorse.obs.models import ModelWatch
@@ -87,6 +88,7 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         limited = subjects_of(key.id, key.limits, project.id, project.limits)
         return Meter(governor, project_id, key_id, limited)
 
+    exposition = Exposition(metrics, db)
     return Container(
         settings=settings,
         db=db,
@@ -121,7 +123,8 @@ def build_container(settings: Settings, *, chat: bool = True) -> Container:
         blobs=BlobStore(settings.data_dir / "blobs"),
         models=models,
         metrics=metrics,
-        exposition=Exposition(metrics, db),
+        exposition=exposition,
+        history=MetricsHistory(metrics, exposition, interval_s=settings.metrics_history_s),
         tracing=tracing,
         inspector=Inspector(RequestLog(db), settings, metrics),
         responses=responses,

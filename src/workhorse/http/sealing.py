@@ -25,6 +25,22 @@ PREFIX = b"workhorse-sealed:v1:"
 NONCE_BYTES = 12
 
 
+def derive(secret: str, idempotency_key: str, path: str) -> bytes:
+    """The sealing key of a stored answer: from a credential only the caller holds (an
+    API key; a console session's token), the Idempotency-Key and the path."""
+    return _derive(secret, idempotency_key, path)
+
+
+def open_sealed(key: bytes, body: bytes) -> bytes | None:
+    """The sealed ``body`` opened with ``key``; None when the key does not open it."""
+    sealed = body[len(PREFIX) :]
+    nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+    try:
+        return AESGCM(key).decrypt(nonce, ciphertext, PREFIX)
+    except InvalidTag:
+        return None
+
+
 def _derive(api_key: str, idempotency_key: str, path: str) -> bytes:
     salt = hashlib.sha256(f"{path}\n{idempotency_key}".encode()).digest()
     kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"workhorse replay seal")

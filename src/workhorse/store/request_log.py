@@ -154,6 +154,21 @@ class RequestLog:
             rows = (await conn.execute(query)).all()
         return [_record(row) for row in rows]
 
+    async def samples(
+        self, *, since_ms: int, limit: int
+    ) -> list[tuple[int, int, float, str | None]]:
+        """``(at_ms, status, duration_ms, error_code)`` of up to ``limit`` of the newest
+        records since ``since_ms``, oldest first: what the dashboard counts."""
+        query = (
+            select(_R.c.at_ms, _R.c.status, _R.c.duration_ms, _R.c.error_code)
+            .where(_R.c.at_ms >= since_ms)
+            .order_by(_R.c.at_ms.desc())
+            .limit(limit)
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(r.at_ms, r.status, r.duration_ms, r.error_code) for r in reversed(rows)]
+
     async def get(self, request_id: str) -> Record | None:
         """The newest record of ``request_id`` (a client may reuse its own ids)."""
         query = select(_R).where(_R.c.request_id == request_id).order_by(_R.c.seq.desc()).limit(1)

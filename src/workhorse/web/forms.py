@@ -15,13 +15,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from workhorse.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidRequest
 from workhorse.http.deps import get_container
 from workhorse.http.idempotency import fingerprint, validate_key
 from workhorse.http.multipart import ReceivedFile
+from workhorse.http.sealing import derive, is_sealed, open_sealed, seal
 from workhorse.store.idempotency import Claimed, Mismatch, Running, Scope, StoredResponse
 from workhorse.web.session import Visitor
 
@@ -55,11 +56,14 @@ async def once(
     request: Request,
     visitor: Visitor,
     form: FormData | Sequence[tuple[str, object]],
-    action: Callable[[], Awaitable[str]],
-) -> RedirectResponse:
-    """Run ``action`` (which returns where to go next) once per form key; every sending of
-    the form is answered with a redirect there. ``form`` is a parsed form, or the fields
-    of a multipart one (files as ``ReceivedFile``)."""
+    action: Callable[[], Awaitable[str | HTMLResponse]],
+) -> Response:
+    """Run ``action`` once per form key; every sending of the form gets its answer.
+
+    ``action`` returns where to go next (answered with a redirect there), or a page that
+    shows a secret once (a new API key): that page is stored sealed under the session's
+    token, so only this session's resubmission opens it again. ``form`` is a parsed
+    form, or the fields of a multipart one (files as ``ReceivedFile``)."""
     pairs = list(form.multi_items()) if isinstance(form, FormData) else list(form)
     key = next((v for n, v in pairs if n == "idempotency_key"), None)
     if not isinstance(key, str):
@@ -79,7 +83,7 @@ async def once(
             break
         if isinstance(result, StoredResponse):
             container.metrics.idempotent_replays.inc()
-            return redirect(_location(result))
+            return _replayed(result, derive(visitor.token, key, request.url.path))
         if isinstance(result, Mismatch):
             raise IdempotencyKeyReused(
                 "This form was already sent with other content; reload the page to send a new one.",
@@ -95,9 +99,27 @@ async def once(
         # A double click: the first sending is running; answer this one as it ends.
         await asyncio.sleep(0.05)
     try:
-        location = await action()
+        answer = await action()
     except BaseException:
         await container.idempotency.release(result)
         raise
-    await container.idempotency.complete(result, StoredResponse(303, [("location", location)], b""))
-    return redirect(location)
+    if isinstance(answer, str):
+        stored = StoredResponse(303, [("location", answer)], b"")
+        await container.idempotency.complete(result, stored)
+        return redirect(answer)
+    body = seal(derive(visitor.token, key, request.url.path), bytes(answer.body))
+    await container.idempotency.complete(result, StoredResponse(answer.status_code, [], body))
+    return answer
+
+
+def _replayed(stored: StoredResponse, seal_key: bytes) -> Response:
+    """The answer a form's first sending got, for this sending."""
+    if not is_sealed(stored.body):
+        return redirect(_location(stored))
+    opened = open_sealed(seal_key, stored.body)
+    if opened is None:  # another session's form key: nothing to show it
+        raise IdempotencyKeyReused(
+            "This form was already sent from another session; reload the page.",
+            param="idempotency_key",
+        )
+    return HTMLResponse(opened, status_code=stored.status)

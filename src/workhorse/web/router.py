@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from workhorse.web import auth, chat, jobs, knowledge, uploads
+from workhorse.web import admin, auth, chat, dashboard, jobs, knowledge, uploads
 
 STATIC_PATH = "/static"
 
@@ -19,6 +19,8 @@ def console_router() -> APIRouter:
     router.include_router(knowledge.router)
     router.include_router(uploads.router)
     router.include_router(jobs.router)
+    router.include_router(dashboard.router)
+    router.include_router(admin.router)
     return router
 
 

@@ -132,6 +132,19 @@
       new window.uPlot({ width: width, height: 240, series: series,
                          scales: { x: { time: false } } }, data, el);
     });
+    var colours = ["#1d4ea0", "#b34700", "#1b6e2a", "#6b2a8a"];
+    root.querySelectorAll(".chart[data-series]").forEach(function (el) {
+      var given = JSON.parse(el.getAttribute("data-series"));
+      var names = Object.keys(given.lines);
+      var data = [given.x].concat(names.map(function (n) { return given.lines[n]; }));
+      var series = [{}].concat(names.map(function (n, i) {
+        return { label: n, stroke: colours[i % colours.length], width: 2, spanGaps: false,
+                 points: { show: true, size: 5 } };
+      }));
+      el.textContent = "";
+      var width = Math.max(280, Math.min(el.clientWidth || 360, 640));
+      new window.uPlot({ width: width, height: 180, series: series }, data, el);
+    });
   }
 
   function request(method, url, csrf, body, onProgress) {
