@@ -16,7 +16,6 @@ from workhorse.api.admin import service as admin_service
 from workhorse.api.admin.schemas import (
     ApiKeyCreateRequest,
     ApiKeyRotateRequest,
-    ApiKeyUpdateRequest,
     ProjectCreateRequest,
 )
 from workhorse.errors import InvalidRequest
@@ -144,24 +143,6 @@ async def create_key(
         created = await admin_service.create_key(container, _validated(ApiKeyCreateRequest, fields))
         context = {"visitor": visitor, "key": created, "secret": created.key, "rotated": False}
         return pages.render(request, "key_secret.html", context)
-
-    return await once(request, visitor, form, action)
-
-
-@router.post("/keys/{key_id}")
-async def update_key(
-    key_id: str, request: Request, visitor: VisitorDep, container: ContainerDep
-) -> Response:
-    """New scopes, models, expiry and limits for a key (its secret stays)."""
-    _require_admin(visitor, "POST")
-    form = await visitor_form(request, visitor)
-
-    async def action() -> str:
-        fields = _key_fields(form)
-        if _text(form, "name"):
-            fields["name"] = _text(form, "name")
-        await admin_service.update_key(container, key_id, _validated(ApiKeyUpdateRequest, fields))
-        return "/admin"
 
     return await once(request, visitor, form, action)
 
