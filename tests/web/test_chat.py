@@ -111,6 +111,7 @@ def test_an_answer_streams_survives_a_reload_and_stops_on_the_server(
 
     page.get_by_role("button", name="Stop").click()
     expect(answer.get_by_role("status")).to_contain_text("Stopped")
+    expect(page.locator("#announcer")).to_contain_text("Stopped")  # told to screen readers
     shots(page, "stopped")
     kept = answer.locator(".text").inner_text()
     assert len(kept) >= after_reload // 2  # the text so far stays on the page

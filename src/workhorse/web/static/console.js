@@ -11,6 +11,17 @@
     "response.cancelled": true
   };
 
+  // A replaced region is not announced by screen readers; this persistent one is.
+  function announce(text) {
+    var announcer = document.getElementById("announcer");
+    if (announcer && text) { announcer.textContent = text; }
+  }
+
+  function statusText(root) {
+    var status = root.querySelector("[role=status]");
+    return status ? status.textContent.replace(/\s+/g, " ").trim() : "";
+  }
+
   // Swap an answer for the server's rendering of it (escaped, sanitised Markdown).
   function refresh(article, attempt) {
     var url = article.getAttribute("data-answer");
@@ -25,6 +36,9 @@
         var fresh = holder.querySelector("article");
         if (!fresh) { return; }
         article.replaceWith(fresh);
+        if (!fresh.hasAttribute("data-stream")) {
+          announce(statusText(fresh) || "The answer is complete.");
+        }
         if (fresh.hasAttribute("data-stream")) {
           // The last event arrived before the answer's final state was stored.
           window.setTimeout(function () { follow(fresh, attempt + 1); }, 100 * (attempt + 1));
@@ -99,7 +113,9 @@
           box.innerHTML = html;
           var fresh = box.querySelector("#" + holder.id);
           if (!fresh) { return; }
+          var before = statusText(holder);
           holder.replaceWith(fresh);
+          if (statusText(fresh) !== before) { announce(statusText(fresh)); }
           drawCharts(fresh);
           poll(fresh);
         })
