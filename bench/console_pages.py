@@ -56,6 +56,8 @@ def add_conversations(http: httpx.Client, v1: str, key: str, count: int) -> list
 
 def timed(http: httpx.Client, path: str, repeats: int) -> float:
     """The median milliseconds of ``GET path``."""
+    for _ in range(5):  # warm: templates compiled, connections and caches filled
+        http.get(path)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
