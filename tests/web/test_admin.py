@@ -74,7 +74,7 @@ def test_the_dashboard_charts_traffic_and_the_inspector_says_why_a_request_faile
 
 
 def test_without_the_admin_scope_the_dashboard_and_admin_are_refused(
-    new_context: Callable[..., BrowserContext], server: Server
+    new_context: Callable[..., BrowserContext], server: Server, shots: Shots
 ) -> None:
     key = server.create_key("--name", f"console-chat-{uuid.uuid4().hex[:8]}", "--scopes", "chat")
     page = new_context().new_page()
@@ -85,6 +85,7 @@ def test_without_the_admin_scope_the_dashboard_and_admin_are_refused(
         assert answer is not None
         assert answer.status == 403, path
         expect(page.get_by_role("alert")).to_contain_text("admin")
+        shots(page, path.strip("/").replace("/", "-"))
 
 
 def test_a_key_is_created_with_its_secret_shown_once_then_rotated_and_revoked(

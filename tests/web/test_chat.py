@@ -146,7 +146,7 @@ def test_with_javascript_off_a_message_is_answered_and_rated(
 
 @pytest.mark.slow
 def test_a_double_clicked_send_stores_one_message(
-    new_context: Callable[..., BrowserContext], server: Server
+    new_context: Callable[..., BrowserContext], server: Server, shots: Shots
 ) -> None:
     for script in (True, False):
         page = new_context(java_script_enabled=script).new_page()
@@ -166,6 +166,7 @@ def test_a_double_clicked_send_stores_one_message(
             server, "GET", f"/conversations/{conversation}/items", params={"order": "asc"}
         ).json()["data"]
         assert [i["role"] for i in items] == ["user", "assistant"], (script, dump(items))
+        shots(page, "script-on" if script else "script-off")
 
 
 def _form_of(page: Page) -> dict[str, str]:
@@ -324,3 +325,26 @@ def test_the_pages_pass_the_accessibility_audit(
     page.goto(page.url.split("#")[0])
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+
+
+def test_behind_https_the_session_cookie_is_secure(server: Server) -> None:
+    """Behind a TLS proxy on loopback (``X-Forwarded-Proto: https``) the cookie is Secure."""
+    proxied = {"x-forwarded-proto": "https"}
+    with httpx.Client(base_url=server.base_url, headers=proxied) as raw:
+        form = raw.get("/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        assert "secure" in form.headers["set-cookie"].lower()
+        origin = "https://" + server.base_url.split("://", 1)[1]
+        # A client keeps a Secure cookie off plain HTTP: this one is the proxy's hop.
+        signed = raw.post(
+            "/sign-in",
+            data={"csrf_token": token.group(1), "next": "/chat", "api_key": server.api_key},
+            headers={"origin": origin, "cookie": f"workhorse_sign_in={token.group(1)}"},
+        )
+        assert signed.status_code == 303, signed.text
+        session = next(
+            c for c in signed.headers.get_list("set-cookie") if "workhorse_session=" in c
+        )
+        assert "; secure" in session.lower()
+        assert "httponly" in session.lower()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from typing import Any
 
@@ -39,8 +40,8 @@ def sdk(server: Server) -> Any:
         yield client
 
 
-def start_job(sdk: openai.OpenAI, epochs: int) -> str:
-    content = "".join(json.dumps(e) + "\n" for e in EXAMPLES).encode()
+def start_job(sdk: openai.OpenAI, epochs: int, copies: int = 1) -> str:
+    content = "".join(json.dumps(e) + "\n" for e in EXAMPLES * copies).encode()
     training = sdk.files.create(file=("console.jsonl", io.BytesIO(content)), purpose="fine-tune")
     job = sdk.fine_tuning.jobs.create(
         model=MODEL,
@@ -55,10 +56,17 @@ def start_job(sdk: openai.OpenAI, epochs: int) -> str:
 def test_a_fine_tuning_job_shows_its_status_and_loss_live_and_cancels(
     page: Page, server: Server, sdk: openai.OpenAI, shots: Shots
 ) -> None:
-    doomed = start_job(sdk, epochs=50)
+    doomed = start_job(sdk, epochs=50, copies=10)  # 1,000 steps: time to stop it on the way
     page.goto(f"{server.base_url}/jobs/fine-tuning/{doomed}")
+    status = page.locator("[data-status]")
+    expect(status).to_have_text("running", timeout=300_000)
+    page.get_by_role("button", name="Pause").click()
+    expect(status).to_have_text("paused", timeout=120_000)
+    shots(page, "paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(status).to_have_text(re.compile("^(queued|running)$"), timeout=60_000)
     page.get_by_role("button", name="Cancel").click()
-    expect(page.locator("[data-status]")).to_have_text("cancelled", timeout=60_000)
+    expect(status).to_have_text("cancelled", timeout=120_000)
     assert sdk.fine_tuning.jobs.retrieve(doomed).status == "cancelled"
 
     job_id = start_job(sdk, epochs=2)  # 4 examples in batches of 2: 4 steps

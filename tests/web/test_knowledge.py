@@ -123,7 +123,7 @@ def test_a_large_file_goes_in_parts_and_resumes_after_dropped_connections(
 
 @pytest.mark.slow
 def test_an_interrupted_upload_resumes_after_a_reload(
-    page: Page, server: Server, tmp_path: Path
+    page: Page, server: Server, tmp_path: Path, shots: Shots
 ) -> None:
     new_store(page, server, "Resumed")
     big = tmp_path / "resume.txt"
@@ -143,6 +143,7 @@ def test_an_interrupted_upload_resumes_after_a_reload(
     expect(page.locator("[data-uploads] li", has_text="resume.txt")).to_contain_text(
         "Pick the file again to resume", timeout=60_000
     )
+    shots(page, "interrupted")
     page.unroute("**/uploads/*/parts")
     page.reload()
     resent: list[str] = []
@@ -152,6 +153,7 @@ def test_an_interrupted_upload_resumes_after_a_reload(
     expect(page.locator("[data-uploads] li", has_text="resume.txt")).to_contain_text(
         "Uploaded", timeout=60_000
     )
+    shots(page, "resumed")
     parts = -(-big.stat().st_size // (8 * 1024 * 1024))
     assert len(resent) == parts - 1  # the part that arrived before is not sent again
     files = api(server, "/files").json()["data"]
