@@ -34,13 +34,15 @@ QUIET = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session: while Playwright's sync API runs, its event loop is the
+# thread's running loop, and every later test calling asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=QUIET)
     yield launched
