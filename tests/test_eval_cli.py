@@ -109,8 +109,10 @@ def test_two_runs_of_the_bundled_model_complete_with_pass_rates(embedded: Server
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_runs_it_started(embedded: Server) -> None:
     file_id, eval_id = questions_file(embedded), answers_eval(embedded)
-    args = ["--model", MODEL, "--model", MODEL, "--file", file_id, "--max-tokens", "16"]
-    command = [str(WORKHORSE), "eval", "run", eval_id, *args, "--prompt", "{{item.question}}"]
+    # Long answers: the runs must still be going when the interrupt arrives.
+    args = ["--model", MODEL, "--model", MODEL, "--file", file_id, "--max-tokens", "400"]
+    prompt = "Write a long story about this question: {{item.question}}"
+    command = [str(WORKHORSE), "eval", "run", eval_id, *args, "--prompt", prompt]
     process = subprocess.Popen(
         [*command, "--url", embedded.base_url],
         env=embedded.env,
